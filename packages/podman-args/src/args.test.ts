@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
+import { DEFAULT_IMAGE, DROPPED_CAPS, LABELS } from './constants';
+import { AxoError, InvalidInputError } from './errors';
+import type { RunSpecInput } from './schemas';
+
+const base: RunSpecInput = { sessionId: 'x', workdir: '/w', image: DEFAULT_IMAGE };
+const limits = { memory: '2g', cpus: 2, pids: 512 };
+
+/** True when `flag` is immediately followed by `value` somewhere in argv. */
+function hasPair(args: string[], flag: string, value: string): boolean {
+  return args.some((a, i) => a === flag && args[i + 1] === value);
+}
+
+describe('buildRunArgs', () => {
+  it('always applies the hardening flags (reference: run_args_always_apply_hardening)', () => {
+    const args = buildRunArgs({ ...base, limits, ports: [3000] });
+    expect(args).toContain('--security-opt=no-new-privileges');
+    for (const cap of DROPPED_CAPS) expect(hasPair(args, '--cap-drop', cap), `--cap-drop ${cap}`).toBe(true);
+    expect(hasPair(args, '--pids-limit', '512')).toBe(true);
+    expect(hasPair(args, '--memory', '2g')).toBe(true);
+    expect(hasPair(args, '--cpus', '2')).toBe(true);
+    expect(hasPair(args, '--publish', '127.0.0.1:3000:3000')).toBe(true);
+    expect(hasPair(args, '--network', 'none')).toBe(false);
+  });
+
+  it('network none cuts off every published port (reference: run_args_network_none_cuts_off_publishing)', () => {
+    const args = buildRunArgs({ ...base, network: 'none', ports: [3000, 5173] });
+    expect(hasPair(args, '--network', 'none')).toBe(true);
+    expect(args).not.toContain('--publish');
+    expect(args).not.toContain('-p');
+    expect(args.join(' ')).not.toMatch(/3000|5173/);
+  });
+
+  it('adds no limit flags when the spec carries no limits', () => {
+    const args = buildRunArgs(base);
+    for (const flag of ['--memory', '--cpus', '--pids-limit']) expect(args).not.toContain(flag);
+  });
+
+  it('uses the limits the spec gives', () => {
+    const args = buildRunArgs({ ...base, limits: { memory: '512m', cpus: 0.5, pids: 64 } });
+    expect(hasPair(args, '--memory', '512m')).toBe(true);
+    expect(hasPair(args, '--cpus', '0.5')).toBe(true);
+    expect(hasPair(args, '--pids-limit', '64')).toBe(true);
+  });
+
+  it('publishes on loopback by default, never on every interface', () => {
+    const args = buildRunArgs({ ...base, ports: [3000, 8080, 3000] });
+    const published = args.filter((_, i) => args[i - 1] === '--publish');
+    expect(published).toEqual(['127.0.0.1:3000:3000', '127.0.0.1:8080:8080']);
+  });
+
+  it('publishes on the host address the spec names, bracketing IPv6', () => {
+    expect(
+      hasPair(buildRunArgs({ ...base, ports: [3000], publishHost: '0.0.0.0' }), '--publish', '0.0.0.0:3000:3000'),
+    ).toBe(true);
+    expect(hasPair(buildRunArgs({ ...base, ports: [3000], publishHost: '::1' }), '--publish', '[::1]:3000:3000')).toBe(
+      true,
+    );
+    expect(() => buildRunArgs({ ...base, ports: [3000], publishHost: 'localhost; rm' })).toThrow(InvalidInputError);
+  });
+
+  it('refuses ports outside 1-65535', () => {
+    for (const port of [0, -1, 65536, 3.5]) {
+      expect(() => buildRunArgs({ ...base, ports: [port] }), String(port)).toThrow(InvalidInputError);
+    }
+  });
+
+  it('always carries our labels, --init and sleep infinity as the command', () => {
+    const args = buildRunArgs({ ...base, sessionId: 'abc', owner: 'srv-1', workdir: '/home/me/proj' });
+    expect(hasPair(args, '--label', `${LABELS.managed}=true`)).toBe(true);
+    expect(hasPair(args, '--label', `${LABELS.session}=abc`)).toBe(true);
+    expect(hasPair(args, '--label', `${LABELS.owner}=srv-1`)).toBe(true);
+    expect(hasPair(args, '--label', `${LABELS.workdir}=/home/me/proj`)).toBe(true);
+    expect(hasPair(args, '--name', 'axo-ses-abc')).toBe(true);
+    expect(args).toContain('--init');
+    expect(args.slice(0, 2)).toEqual(['run', '--detach']);
+    expect(args.slice(-3)).toEqual([DEFAULT_IMAGE, 'sleep', 'infinity']);
+  });
+
+  it('labels the default owner when none is given', () => {
+    expect(hasPair(buildRunArgs(base), '--label', `${LABELS.owner}=default`)).toBe(true);
+  });
+
+  it('mounts the working directory at the same path and works in it', () => {
+    const args = buildRunArgs({ ...base, workdir: '/home/me/proj' });
+    expect(hasPair(args, '--mount', 'type=bind,source=/home/me/proj,destination=/home/me/proj')).toBe(true);
+    expect(hasPair(args, '--workdir', '/home/me/proj')).toBe(true);
+    expect(args).not.toContain('-v');
+  });
+
+  it('carries ":" and "," in the working directory by CSV-quoting the mount fields', () => {
+    const args = buildRunArgs({ ...base, workdir: '/tmp/a:b,c"d' });
+    expect(hasPair(args, '--mount', 'type=bind,"source=/tmp/a:b,c""d","destination=/tmp/a:b,c""d"')).toBe(true);
+    expect(hasPair(args, '--workdir', '/tmp/a:b,c"d')).toBe(true);
+  });
+
+  it('refuses working directories podman cannot carry or that are not absolute and normalised', () => {
+    for (const workdir of ['relative/dir', '', '/', '/a/../etc', '/a/./b', '/a//b', '/a/', '/a\nb', '/a\0b']) {
+      const error = (() => {
+        try {
+          buildRunArgs({ ...base, workdir });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, JSON.stringify(workdir)).toBeInstanceOf(InvalidInputError);
+      expect((error as InvalidInputError).field).toBe('workdir');
+      expect((error as InvalidInputError).code).toBe('INVALID_INPUT');
+    }
+  });
+
+  it('refuses an image that would read as an option', () => {
+    expect(() => buildRunArgs({ ...base, image: '--privileged' })).toThrow(/image/);
+  });
+
+  it('passes container environment', () => {
+    const args = buildRunArgs({ ...base, env: { FOO: 'a b=c' } });
+    expect(hasPair(args, '--env', 'FOO=a b=c')).toBe(true);
+    expect(() => buildRunArgs({ ...base, env: { 'BAD KEY': 'x' } })).toThrow(InvalidInputError);
+  });
+
+  it('rejects unknown spec fields instead of ignoring them', () => {
+    expect(() => buildRunArgs({ ...base, privileged: true } as RunSpecInput)).toThrow(/privileged|unrecognized/i);
+  });
+});
+
+describe('buildExecArgs', () => {
+  it('builds a plain exec', () => {
+    expect(buildExecArgs('axo-ses-x', ['echo', 'hi'])).toEqual(['exec', 'axo-ses-x', 'echo', 'hi']);
+  });
+
+  it('adds interactive, tty without detach keys, env, workdir and user before the container', () => {
+    const args = buildExecArgs('axo-ses-x', ['sh'], {
+      interactive: true,
+      tty: true,
+      env: { A: '1' },
+      workdir: '/w',
+      user: '1000:1000',
+    });
+    expect(args).toEqual([
+      'exec',
+      '--interactive',
+      '--tty',
+      '--detach-keys=',
+      '--env',
+      'A=1',
+      '--workdir',
+      '/w',
+      '--user',
+      '1000:1000',
+      'axo-ses-x',
+      'sh',
+    ]);
+  });
+
+  it('refuses an empty command, a bad container and a bad user', () => {
+    expect(() => buildExecArgs('axo-ses-x', [])).toThrow(InvalidInputError);
+    expect(() => buildExecArgs('-it', ['sh'])).toThrow(InvalidInputError);
+    expect(() => buildExecArgs('axo-ses-x', ['sh'], { user: 'root;id' })).toThrow(InvalidInputError);
+    expect(() => buildExecArgs('axo-ses-x', ['sh'], { workdir: 'rel' })).toThrow(InvalidInputError);
+  });
+});
+
+describe('buildRmArgs and buildPsArgs', () => {
+  it('force-removes with a short grace and ignores containers already gone', () => {
+    expect(buildRmArgs(['axo-ses-a', 'axo-ses-b'])).toEqual([
+      'rm',
+      '--force',
+      '--ignore',
+      '--time',
+      '1',
+      'axo-ses-a',
+      'axo-ses-b',
+    ]);
+    expect(buildRmArgs(['axo-ses-a'], { graceSeconds: 0 })).toContain('0');
+    expect(() => buildRmArgs(['axo-ses-a'], { graceSeconds: -1 })).toThrow(InvalidInputError);
+  });
+
+  it('lists by label, never by an unanchored name pattern', () => {
+    const args = buildPsArgs({ owner: 'srv', sessionId: '1' });
+    expect(args).toEqual([
+      'ps',
+      '--all',
+      '--filter',
+      'label=io.axo.managed=true',
+      '--filter',
+      'label=io.axo.owner=srv',
+      '--filter',
+      'label=io.axo.session=1',
+      '--format',
+      'json',
+    ]);
+    expect(args.join(' ')).not.toContain('name=');
+  });
+
+  it('validates the filters it builds', () => {
+    expect(() => buildPsArgs({ owner: 'a b' })).toThrow(AxoError);
+  });
+});

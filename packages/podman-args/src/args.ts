@@ -1,0 +1,125 @@
+import { DROPPED_CAPS, LABELS } from './constants';
+import { InvalidInputError, parseInput } from './errors';
+import { containerName } from './names';
+import {
+  containerRefSchema,
+  type ExecArgsOptionsInput,
+  execArgsOptionsSchema,
+  ownerIdSchema,
+  type RunSpecInput,
+  runSpecSchema,
+  sessionIdSchema,
+} from './schemas';
+
+/** Quotes one `key=value` field of podman's CSV-parsed `--mount` option when it needs it. */
+function csvField(field: string): string {
+  return /[",\s]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field;
+}
+
+function publishArg(host: string, port: number): string {
+  const address = host.includes(':') ? `[${host}]` : host;
+  return `${address}:${port}:${port}`;
+}
+
+/**
+ * Argv (after `podman`) that starts a hardened session container: our labels, the working
+ * directory bind-mounted at the same path, `--init` so it stops at once, no new privileges,
+ * dropped capabilities, loopback-only ports (none at all without a network), and limits
+ * only when the spec carries them.
+ */
+export function buildRunArgs(spec: RunSpecInput): string[] {
+  const s = parseInput(runSpecSchema, spec, 'run spec');
+  const args = [
+    'run',
+    '--detach',
+    '--name',
+    containerName(s.sessionId),
+    '--label',
+    `${LABELS.managed}=true`,
+    '--label',
+    `${LABELS.session}=${s.sessionId}`,
+    '--label',
+    `${LABELS.owner}=${s.owner}`,
+    '--label',
+    `${LABELS.workdir}=${s.workdir}`,
+    '--mount',
+    ['type=bind', `source=${s.workdir}`, `destination=${s.workdir}`].map(csvField).join(','),
+    '--workdir',
+    s.workdir,
+    '--init',
+    '--security-opt=no-new-privileges',
+  ];
+  for (const cap of DROPPED_CAPS) args.push('--cap-drop', cap);
+  if (s.network === 'none') {
+    args.push('--network', 'none');
+  } else {
+    for (const port of s.ports) args.push('--publish', publishArg(s.publishHost, port));
+  }
+  if (s.limits) {
+    args.push('--memory', s.limits.memory, '--cpus', String(s.limits.cpus), '--pids-limit', String(s.limits.pids));
+  }
+  for (const [key, value] of Object.entries(s.env)) args.push('--env', `${key}=${value}`);
+  args.push(s.image, 'sleep', 'infinity');
+  return args;
+}
+
+/** Argv (after `podman`) that runs `argv` in `container`. */
+export function buildExecArgs(
+  container: string,
+  argv: readonly string[],
+  options: ExecArgsOptionsInput = {},
+): string[] {
+  const name = parseInput(containerRefSchema, container, 'container');
+  if (argv.length === 0) throw parseError('argv', 'command must not be empty');
+  if (argv.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    throw parseError('argv', 'command arguments must be strings without NUL characters');
+  }
+  const o = parseInput(execArgsOptionsSchema, options, 'exec options');
+  const args = ['exec'];
+  if (o.interactive) args.push('--interactive');
+  // Without this, Ctrl-P Ctrl-Q typed in a terminal would detach instead of reaching the program.
+  if (o.tty) args.push('--tty', '--detach-keys=');
+  for (const [key, value] of Object.entries(o.env)) args.push('--env', `${key}=${value}`);
+  if (o.workdir !== undefined) args.push('--workdir', o.workdir);
+  if (o.user !== undefined) args.push('--user', o.user);
+  args.push(name, ...argv);
+  return args;
+}
+
+function parseError(field: string, message: string): InvalidInputError {
+  return new InvalidInputError(field, `Invalid ${field}: ${message}`);
+}
+
+export interface RmArgsOptions {
+  /** Seconds between SIGTERM and SIGKILL. @default 1 */
+  readonly graceSeconds?: number;
+}
+
+/** Argv (after `podman`) that force-removes containers, ignoring ones already gone. */
+export function buildRmArgs(containers: readonly string[], options: RmArgsOptions = {}): string[] {
+  const names = containers.map((c) => parseInput(containerRefSchema, c, 'container'));
+  const grace = options.graceSeconds ?? 1;
+  if (!Number.isInteger(grace) || grace < 0)
+    throw parseError('graceSeconds', 'graceSeconds must be a whole number >= 0');
+  return ['rm', '--force', '--ignore', '--time', String(grace), ...names];
+}
+
+export interface PsArgsOptions {
+  /** Only containers of this owner. */
+  readonly owner?: string;
+  /** Only the container of this session. */
+  readonly sessionId?: string;
+}
+
+/** Argv (after `podman`) listing our containers (by label, never by name) as JSON. */
+export function buildPsArgs(options: PsArgsOptions = {}): string[] {
+  const args = ['ps', '--all', '--filter', `label=${LABELS.managed}=true`];
+  if (options.owner !== undefined) {
+    args.push('--filter', `label=${LABELS.owner}=${parseInput(ownerIdSchema, options.owner, 'owner id')}`);
+  }
+  if (options.sessionId !== undefined) {
+    args.push('--filter', `label=${LABELS.session}=${parseInput(sessionIdSchema, options.sessionId, 'session id')}`);
+  }
+  args.push('--format', 'json');
+  return args;
+}

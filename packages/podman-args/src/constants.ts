@@ -1,0 +1,37 @@
+/** The image used when a session asks for none, or for one the policy does not trust. */
+export const DEFAULT_IMAGE = 'docker.io/library/alpine:3.20';
+
+/** Capabilities removed from every session container. */
+export const DROPPED_CAPS = Object.freeze([
+  'SYS_ADMIN',
+  'SYS_PTRACE',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_BOOT',
+  'SYS_TIME',
+  'NET_ADMIN',
+  'NET_RAW',
+  'DAC_READ_SEARCH',
+  'MKNOD',
+  'AUDIT_WRITE',
+] as const);
+
+/** Every session container is named `${NAME_PREFIX}${sessionId}`. */
+export const NAME_PREFIX = 'axo-ses-';
+
+/** Label keys that mark containers axo created; only these are ever reaped. */
+export const LABELS = Object.freeze({
+  managed: 'io.axo.managed',
+  session: 'io.axo.session',
+  workdir: 'io.axo.workdir',
+  owner: 'io.axo.owner',
+} as const);
+
+/** Owner id used when the caller names none. */
+export const DEFAULT_OWNER = 'default';
+
+/** Resource limits applied when a session asks for them. */
+export const DEFAULT_LIMITS = Object.freeze({ memory: '2g', cpus: 2, pids: 512 } as const);
+
+/** Longest accepted session or owner id. */
+export const MAX_ID_LENGTH = 64;

@@ -1,0 +1,63 @@
+import type { z } from 'zod';
+
+const BRAND = Symbol.for('axo.error');
+
+/** Every stable error code axo packages throw; match on `code`, never on `message`. */
+export type AxoErrorCode =
+  | 'INVALID_INPUT'
+  | 'PODMAN_MISSING'
+  | 'PODMAN_FAILED'
+  | 'START_FAILED'
+  | 'LIMITS_UNAVAILABLE'
+  | 'TIMEOUT'
+  | 'NOT_FOUND'
+  | 'PTY_UNAVAILABLE';
+
+export interface AxoErrorOptions {
+  /** The underlying error, kept as `cause`. */
+  readonly cause?: unknown;
+  /** What the user can do about it, one sentence. */
+  readonly hint?: string;
+}
+
+/** Base of every error axo throws, recognisable across duplicate package copies. */
+export class AxoError extends Error {
+  readonly code: AxoErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: AxoErrorCode, message: string, options: AxoErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AxoError';
+    this.code = code;
+    this.hint = options.hint;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** True for any axo error, even one thrown by another installed copy of axo. */
+  static isInstance(error: unknown): error is AxoError {
+    return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Input that cannot be used as given; `field` names the offending option. */
+export class InvalidInputError extends AxoError {
+  readonly field: string;
+
+  constructor(field: string, message: string, options: AxoErrorOptions = {}) {
+    super('INVALID_INPUT', message, options);
+    this.name = 'InvalidInputError';
+    this.field = field;
+  }
+}
+
+/** Parses `value` with `schema`, turning the first zod issue into an InvalidInputError. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.join('.') : what;
+  const message = issue?.message ?? 'is invalid';
+  throw new InvalidInputError(field, `Invalid ${what}: ${field === what ? '' : `${field}: `}${message}`, {
+    cause: result.error,
+  });
+}

@@ -1,0 +1,43 @@
+export type { PsArgsOptions, RmArgsOptions } from './args';
+export { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
+export {
+  DEFAULT_IMAGE,
+  DEFAULT_LIMITS,
+  DEFAULT_OWNER,
+  DROPPED_CAPS,
+  LABELS,
+  MAX_ID_LENGTH,
+  NAME_PREFIX,
+} from './constants';
+export type { AxoErrorCode, AxoErrorOptions } from './errors';
+export { AxoError, InvalidInputError, parseInput } from './errors';
+export type { ResolvedImage } from './image';
+export { resolveImage } from './image';
+export { containerName } from './names';
+export type { ManagedContainer } from './ps';
+export { parseManagedContainers } from './ps';
+export type {
+  ExecArgsOptionsInput,
+  Network,
+  ResourceLimits,
+  RunSpec,
+  RunSpecInput,
+  SandboxPolicy,
+  SandboxPolicyInput,
+} from './schemas';
+export {
+  containerRefSchema,
+  envSchema,
+  execArgsOptionsSchema,
+  hostIpSchema,
+  imageRefSchema,
+  ownerIdSchema,
+  portSchema,
+  resourceLimitsSchema,
+  runSpecSchema,
+  sandboxPolicySchema,
+  sessionIdSchema,
+  workdirSchema,
+} from './schemas';
+export type { PodmanFailureKind } from './stderr';
+export { classifyPodmanFailure, extractConflictingPort, isCgroupError, isPortConflict } from './stderr';

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { DEFAULT_IMAGE, DEFAULT_LIMITS, DEFAULT_OWNER, MAX_ID_LENGTH } from './constants';
+
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const ID_RULE = 'may use only ASCII letters, digits, "_", "." and "-", starting with a letter or digit';
+
+function idSchema(what: string) {
+  return z
+    .string({ error: `${what} must be a string` })
+    .min(1, `${what} must not be empty`)
+    .max(MAX_ID_LENGTH, `${what} must be at most ${MAX_ID_LENGTH} characters`)
+    .regex(ID_PATTERN, `${what} ${ID_RULE}`);
+}
+
+/** A session id: becomes part of a container name, so podman's name rules apply. */
+export const sessionIdSchema = idSchema('session id');
+/** The id of the manager instance that owns a set of sessions (scopes reaping). */
+export const ownerIdSchema = idSchema('owner id');
+
+/** A container name or id as podman accepts it (never an option: no leading "-"). */
+export const containerRefSchema = z
+  .string()
+  .min(1, 'container must not be empty')
+  .max(255)
+  .regex(ID_PATTERN, `container ${ID_RULE}`);
+
+function isNormalizedAbsolute(path: string): boolean {
+  if (!path.startsWith('/') || path.length < 2 || path.endsWith('/')) return false;
+  return path
+    .slice(1)
+    .split('/')
+    .every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/**
+ * A host working directory: absolute, normalised, never `/` itself. Any other character
+ * is carried (mounts are CSV-quoted), except NUL and newlines, which no tool handles.
+ */
+export const workdirSchema = z
+  .string()
+  .refine((p) => !/[\0\n\r]/.test(p), 'working directory must not contain NUL or newline characters')
+  .refine((p) => p !== '/', 'working directory must not be the host root "/"')
+  .refine(
+    isNormalizedAbsolute,
+    'working directory must be an absolute, normalised path (no ".", "..", "//" or trailing "/"); resolve it first',
+  );
+
+/** An image reference (`name[:tag][@digest]`), never an option. */
+export const imageRefSchema = z
+  .string()
+  .min(1, 'image must not be empty')
+  .max(512)
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._/:@+-]*$/, 'image must be a reference like "docker.io/library/alpine:3.20"');
+
+/** A TCP port number. */
+export const portSchema = z
+  .number()
+  .int('port must be a whole number')
+  .min(1, 'port must be 1-65535')
+  .max(65535, 'port must be 1-65535');
+
+/** A host address published ports bind to. */
+export const hostIpSchema = z.union([z.ipv4(), z.ipv6()], { error: 'host address must be an IPv4 or IPv6 address' });
+
+/** Environment variable name. */
+export const envKeySchema = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    'environment variable names use letters, digits and "_", not starting with a digit',
+  );
+
+/** Environment variables; values may hold anything but NUL. */
+export const envSchema = z.record(
+  envKeySchema,
+  z.string().refine((v) => !v.includes('\0'), 'environment values must not contain NUL'),
+);
+
+/** Resource limits; each field falls back to DEFAULT_LIMITS. */
+export const resourceLimitsSchema = z.strictObject({
+  /** Memory cap in podman's syntax (`512m`, `2g`). @default '2g' */
+  memory: z
+    .string()
+    .regex(/^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$/, 'memory must look like "512m" or "2g"')
+    .default(DEFAULT_LIMITS.memory),
+  /** CPUs (fractional allowed). @default 2 */
+  cpus: z.number().positive('cpus must be positive').max(1024).default(DEFAULT_LIMITS.cpus),
+  /** Maximum number of processes. @default 512 */
+  pids: z.number().int().min(8, 'pids must be at least 8').max(4_194_304).default(DEFAULT_LIMITS.pids),
+});
+
+/** What a session may do. Defaults are the secure choice. */
+export const sandboxPolicySchema = z.strictObject({
+  /** Run the repository's post-create commands. @default false */
+  allowPostCreate: z.boolean().default(false),
+  /** Use images other than `defaultImage` and `trustedImages`. @default false */
+  allowUntrustedImage: z.boolean().default(false),
+  /** `bridge` (with loopback-published ports) or `none` (no network, no ports). @default 'bridge' */
+  network: z.enum(['bridge', 'none']).default('bridge'),
+  /** Fail instead of starting uncapped when the host cannot apply limits. @default false */
+  requireResourceLimits: z.boolean().default(false),
+  /** Limits to apply, or `false` for none. @default DEFAULT_LIMITS */
+  limits: z.union([z.literal(false), resourceLimitsSchema]).default(() => resourceLimitsSchema.parse({})),
+  /** The trusted image used when none is requested or a request is refused. @default DEFAULT_IMAGE */
+  defaultImage: imageRefSchema.default(DEFAULT_IMAGE),
+  /** Further images trusted without `allowUntrustedImage`. @default [] */
+  trustedImages: z.array(imageRefSchema).default([]),
+});
+
+/** Everything `podman run` needs to start one session container. */
+export const runSpecSchema = z.strictObject({
+  sessionId: sessionIdSchema,
+  /** Manager instance owning the session. @default 'default' */
+  owner: ownerIdSchema.default(DEFAULT_OWNER),
+  workdir: workdirSchema,
+  image: imageRefSchema,
+  /** Ports published as host:container with the same number. @default [] */
+  ports: z
+    .array(portSchema)
+    .default([])
+    .transform((ports) => [...new Set(ports)]),
+  /** Host address ports bind to. @default '127.0.0.1' */
+  publishHost: hostIpSchema.default('127.0.0.1'),
+  /** @default 'bridge' */
+  network: z.enum(['bridge', 'none']).default('bridge'),
+  /** Limits to apply; omitted means none. */
+  limits: resourceLimitsSchema.optional(),
+  /** Environment for the container. @default {} */
+  env: envSchema.default({}),
+});
+
+/** Options of `podman exec`. */
+export const execArgsOptionsSchema = z.strictObject({
+  /** Keep stdin open (`-i`). @default false */
+  interactive: z.boolean().default(false),
+  /** Allocate a terminal (`-t`); detach keys are disabled so every key reaches the program. @default false */
+  tty: z.boolean().default(false),
+  /** @default {} */
+  env: envSchema.default({}),
+  /** Working directory inside the container. */
+  workdir: z
+    .string()
+    .refine((p) => p.startsWith('/') && !/[\0\n\r]/.test(p), 'workdir must be an absolute path')
+    .optional(),
+  /** `user`, `uid` or `uid:gid`. */
+  user: z
+    .string()
+    .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$/, 'user must be "name", "uid" or "uid:gid"')
+    .optional(),
+});
+
+export type SandboxPolicyInput = z.input<typeof sandboxPolicySchema>;
+export type SandboxPolicy = z.output<typeof sandboxPolicySchema>;
+export type ResourceLimits = z.output<typeof resourceLimitsSchema>;
+export type RunSpecInput = z.input<typeof runSpecSchema>;
+export type RunSpec = z.output<typeof runSpecSchema>;
+export type ExecArgsOptionsInput = z.input<typeof execArgsOptionsSchema>;
+export type Network = SandboxPolicy['network'];
