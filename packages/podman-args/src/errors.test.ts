@@ -55,3 +55,18 @@ describe('sandboxPolicySchema', () => {
     expect(sandboxPolicySchema.safeParse({ allowPostCreateCommand: true }).success).toBe(false);
   });
 });
+
+describe('parseInput', () => {
+  it('names unknown keys, nested ones with their path', () => {
+    const schema = z.strictObject({ policy: z.strictObject({ network: z.string().optional() }) });
+    const error = (() => {
+      try {
+        parseInput(schema, { policy: { netwrok: 'none' } }, 'options');
+      } catch (e) {
+        return e as InvalidInputError;
+      }
+    })();
+    expect(error?.field).toBe('policy.netwrok');
+    expect(error?.message).toBe('Invalid options: unknown option(s) "policy.netwrok"');
+  });
+});

@@ -55,7 +55,20 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const field = issue && issue.path.length > 0 ? issue.path.join('.') : what;
+  const path = issue?.path.join('.') ?? '';
+  if (issue?.code === 'unrecognized_keys') {
+    // zod reports unknown keys on the parent object: name the keys themselves.
+    const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k));
+    throw new InvalidInputError(
+      keys.join(', '),
+      `Invalid ${what}: unknown option(s) ${keys.map((k) => `"${k}"`).join(', ')}`,
+      {
+        cause: result.error,
+        hint: 'Check the spelling against the documented options.',
+      },
+    );
+  }
+  const field = path || what;
   const message = issue?.message ?? 'is invalid';
   throw new InvalidInputError(field, `Invalid ${what}: ${field === what ? '' : `${field}: `}${message}`, {
     cause: result.error,

@@ -13,6 +13,8 @@ export type { AxoErrorCode, AxoErrorOptions } from './errors';
 export { AxoError, InvalidInputError, parseInput } from './errors';
 export type { ResolvedImage } from './image';
 export { resolveImage } from './image';
+export type { KillTaggedOptions } from './kill';
+export { buildKillTaggedArgs, EXEC_TAG_ENV } from './kill';
 export { containerName } from './names';
 export type { ManagedContainer } from './ps';
 export { parseManagedContainers } from './ps';

@@ -1,0 +1,146 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  buildExecArgs,
+  buildKillTaggedArgs,
+  classifyPodmanFailure,
+  EXEC_TAG_ENV,
+  envSchema,
+  parseInput,
+} from '@axo/podman-args';
+import { z } from 'zod';
+import { PodmanError } from './errors';
+import { newId } from './ids';
+import { type Podman, rethrowIfMissing } from './podman';
+
+export const execOptionsSchema = z.strictObject({
+  /** Kill the command (inside the container too) after this many milliseconds. */
+  timeoutMs: z.number().int().positive().optional(),
+  /** Data for the command's stdin. Without it, stdin is closed. */
+  stdin: z.union([z.string(), z.instanceof(Buffer), z.instanceof(Uint8Array), z.instanceof(Readable)]).optional(),
+  /** Extra environment. @default {} */
+  env: envSchema.default({}),
+  /** Working directory inside the container. @default the session's workdir */
+  cwd: z.string().optional(),
+  /** User to run as (`name`, `uid` or `uid:gid`). */
+  user: z.string().optional(),
+  /** Keep at most this many bytes of each of stdout and stderr; the rest is read and dropped. */
+  maxOutputBytes: z.number().int().positive().optional(),
+  /** `utf8` gives strings, `buffer` gives Buffers (binary-safe). @default 'utf8' */
+  encoding: z.enum(['utf8', 'buffer']).default('utf8'),
+  /** Aborting kills the command like a timeout does. */
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+export type ExecOptions = z.input<typeof execOptionsSchema>;
+
+/** What a command did. A non-zero exit code is a result, not an error. */
+export interface ExecResult<T extends string | Buffer = string> {
+  readonly stdout: T;
+  readonly stderr: T;
+  /** The command's exit code; `null` when axo killed it (timeout or abort). */
+  readonly exitCode: number | null;
+  readonly timedOut: boolean;
+  readonly aborted: boolean;
+  /** Output went past `maxOutputBytes` and was cut. */
+  readonly truncated: boolean;
+  readonly durationMs: number;
+}
+
+class CappedSink {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  truncated = false;
+  constructor(readonly cap: number) {}
+  push(chunk: Buffer): void {
+    const room = this.cap - this.size;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept !== chunk) this.truncated = true;
+    this.chunks.push(kept);
+    this.size += kept.length;
+  }
+  value(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+/** How long to wait for the local client after the in-container kill before killing it too. */
+const CLIENT_GRACE_MS = 2000;
+
+/** Runs `argv` in `container` and collects its output. */
+export async function execInContainer(
+  podman: Podman,
+  container: string,
+  argv: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult<string | Buffer>> {
+  const o = parseInput(execOptionsSchema, options, 'exec options');
+  const started = performance.now();
+  const tag = newId('x');
+  const args = buildExecArgs(container, argv, {
+    interactive: o.stdin !== undefined,
+    env: { ...o.env, [EXEC_TAG_ENV]: tag },
+    workdir: o.cwd,
+    user: o.user,
+  });
+  const cap = o.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+  const out = new CappedSink(cap);
+  const err = new CappedSink(cap);
+  const child = podman.spawn(args, { stdin: o.stdin === undefined ? 'ignore' : 'pipe' });
+  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+
+  if (o.stdin !== undefined && child.stdin) {
+    const source = o.stdin instanceof Readable ? o.stdin : Readable.from([Buffer.from(o.stdin)]);
+    // A command that exits without reading all of stdin closes the pipe: that is not an error.
+    pipeline(source, child.stdin).catch(() => undefined);
+  }
+
+  let killedBy: 'timeout' | 'abort' | undefined;
+  const kill = async (reason: 'timeout' | 'abort') => {
+    if (killedBy) return;
+    killedBy = reason;
+    await podman
+      .run(buildKillTaggedArgs(container, tag, { user: o.user }), { timeoutMs: 10_000 })
+      .catch(() => undefined);
+    setTimeout(() => child.kill('SIGKILL'), CLIENT_GRACE_MS).unref();
+  };
+  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => void kill('timeout'), o.timeoutMs);
+  const onAbort = () => void kill('abort');
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const result = await child;
+  if (timer) clearTimeout(timer);
+  o.signal?.removeEventListener('abort', onAbort);
+  rethrowIfMissing(podman.binary, result.cause);
+
+  const stderr = err.value();
+  if (!killedBy && result.exitCode === 125) {
+    const kind = classifyPodmanFailure(stderr.toString('utf8'));
+    if (kind === 'no-such-container' || kind === 'container-not-running') {
+      throw new PodmanError('NOT_FOUND', `session container ${container} is not running`, {
+        command: `podman ${args.join(' ')}`,
+        exitCode: 125,
+        signal: undefined,
+        stderr: stderr.toString('utf8'),
+        timedOut: false,
+        hint: 'Start the session again (SessionSandbox.start) or check `podman ps -a`.',
+      });
+    }
+  }
+  const decode = (b: Buffer) => (o.encoding === 'buffer' ? b : b.toString('utf8'));
+  return {
+    stdout: decode(out.value()),
+    stderr: decode(stderr),
+    exitCode: killedBy ? null : (result.exitCode ?? null),
+    timedOut: killedBy === 'timeout',
+    aborted: killedBy === 'abort',
+    truncated: out.truncated || err.truncated,
+    durationMs: Math.round(performance.now() - started),
+  };
+}

@@ -1,0 +1,30 @@
+export type { AxoErrorCode, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
+export { AxoError, InvalidInputError } from '@axo/podman-args';
+export type { RingSlice } from './byte-ring';
+export { ByteRing } from './byte-ring';
+export { ensurePodman } from './ensure';
+export type { PodmanErrorDetails } from './errors';
+export { INSTALL_HINT, PodmanError } from './errors';
+export type { ExecOptions, ExecResult } from './exec';
+export { execOptionsSchema } from './exec';
+export type { SandboxLogger } from './logger';
+export { silentLogger } from './logger';
+export type {
+  Podman,
+  PodmanExit,
+  PodmanOptions,
+  PodmanProcess,
+  PodmanResult,
+  PodmanRunOptions,
+  PodmanSpawnOptions,
+} from './podman';
+export { createPodman } from './podman';
+export type { PackageManager, ProvisionReport } from './provision';
+export { DEFAULT_DEV_TOOLS } from './provision';
+export type { ReapOptions, ReapResult } from './reap';
+export { reapOptionsSchema, reapOrphans } from './reap';
+export type { HardeningReport, PostCreateOutcome } from './report';
+export type { AttachOptions, StartOptions } from './sandbox';
+export { attachOptionsSchema, SessionSandbox, startOptionsSchema } from './sandbox';
+export type { SpawnTaskOptions, TaskInfo, TaskLog, TaskStatus } from './tasks';
+export { DEFAULT_TASK_LOG_BYTES, spawnTaskOptionsSchema } from './tasks';

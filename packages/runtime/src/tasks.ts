@@ -1,0 +1,204 @@
+import {
+  AxoError,
+  buildExecArgs,
+  buildKillTaggedArgs,
+  classifyPodmanFailure,
+  EXEC_TAG_ENV,
+  envSchema,
+  parseInput,
+} from '@axo/podman-args';
+import { z } from 'zod';
+import { ByteRing, type RingSlice } from './byte-ring';
+import { newId } from './ids';
+import type { Podman } from './podman';
+
+/** Default size of a task's output ring. */
+export const DEFAULT_TASK_LOG_BYTES = 64 * 1024;
+
+export const spawnTaskOptionsSchema = z.strictObject({
+  /** Extra environment. @default {} */
+  env: envSchema.default({}),
+  /** Working directory inside the container. */
+  cwd: z.string().optional(),
+  /** User to run as. */
+  user: z.string().optional(),
+  /** Bytes of combined output kept. @default 65536 */
+  logBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .optional(),
+});
+
+export type SpawnTaskOptions = z.input<typeof spawnTaskOptionsSchema>;
+
+/** `running` until the command ends; `exited` with its code; `failed` when it could not run. */
+export type TaskStatus = 'running' | 'exited' | 'failed';
+
+/** A snapshot of a background task. */
+export interface TaskInfo {
+  readonly id: string;
+  readonly command: string;
+  readonly status: TaskStatus;
+  /** Exit code once exited (137 after a kill); `null` while running or when it failed. */
+  readonly exitCode: number | null;
+  /** Ended by `killTask`. */
+  readonly killed: boolean;
+  /** Why a `failed` task failed. */
+  readonly error: string | undefined;
+  readonly startedAt: Date;
+  readonly endedAt: Date | undefined;
+  /** Output bytes produced so far, and how many the ring dropped. */
+  readonly outputBytes: number;
+  readonly droppedBytes: number;
+}
+
+/** Output of a task, from a stream offset, for incremental polling. */
+export interface TaskLog extends RingSlice {
+  readonly text: string;
+}
+
+interface TaskEntry {
+  readonly id: string;
+  readonly command: string;
+  readonly user: string | undefined;
+  readonly ring: ByteRing;
+  readonly startedAt: Date;
+  readonly done: Promise<void>;
+  readonly kill: () => void;
+  status: TaskStatus;
+  exitCode: number | null;
+  killed: boolean;
+  error: string | undefined;
+  endedAt: Date | undefined;
+}
+
+/** The background tasks of one session container. */
+export class TaskRegistry {
+  readonly #tasks = new Map<string, TaskEntry>();
+
+  constructor(
+    private readonly podman: Podman,
+    private readonly container: string,
+  ) {}
+
+  /** Starts `command` under `sh -c` in the background and returns its id at once. */
+  spawn(command: string, options: SpawnTaskOptions = {}): string {
+    if (typeof command !== 'string' || command.trim() === '') {
+      throw new AxoError('INVALID_INPUT', 'Invalid task: command must be a non-empty string');
+    }
+    const o = parseInput(spawnTaskOptionsSchema, options, 'task options');
+    const id = newId('task');
+    const ring = new ByteRing(o.logBytes ?? DEFAULT_TASK_LOG_BYTES);
+    // stderr joins stdout inside the container, so the log keeps the command's own order.
+    const args = buildExecArgs(this.container, ['sh', '-c', `exec 2>&1\n${command}`], {
+      env: { ...o.env, [EXEC_TAG_ENV]: id },
+      workdir: o.cwd,
+      user: o.user,
+    });
+    const child = this.podman.spawn(args);
+    child.stdout?.on('data', (chunk: Buffer) => ring.push(chunk));
+    // podman's own complaints (container gone, bad workdir) land in the log too.
+    child.stderr?.on('data', (chunk: Buffer) => ring.push(chunk));
+    const entry: TaskEntry = {
+      id,
+      command,
+      user: o.user,
+      ring,
+      startedAt: new Date(),
+      status: 'running',
+      exitCode: null,
+      killed: false,
+      error: undefined,
+      endedAt: undefined,
+      kill: () => child.kill('SIGKILL'),
+      done: Promise.resolve(child).then((result) => {
+        entry.endedAt = new Date();
+        const spawnError = result.cause as { code?: string; message?: string } | undefined;
+        if (spawnError?.code === 'ENOENT') {
+          entry.status = 'failed';
+          entry.error = `podman was not found (tried "${this.podman.binary}")`;
+        } else if (result.exitCode === 125 && !entry.killed) {
+          const said = ring.text().trim().split('\n').at(-1) ?? '';
+          const kind = classifyPodmanFailure(said);
+          entry.status = 'failed';
+          entry.error =
+            kind === 'no-such-container' || kind === 'container-not-running'
+              ? `session container ${this.container} is not running: ${said}`
+              : `podman could not run the task: ${said}`;
+        } else {
+          entry.status = 'exited';
+          entry.exitCode = result.exitCode ?? (entry.killed ? 137 : null);
+        }
+      }),
+    };
+    this.#tasks.set(id, entry);
+    return id;
+  }
+
+  /** A snapshot of one task, or undefined. */
+  get(id: string): TaskInfo | undefined {
+    const t = this.#tasks.get(id);
+    return t && this.#info(t);
+  }
+
+  /** Snapshots of every task, oldest first. */
+  list(): TaskInfo[] {
+    return [...this.#tasks.values()].map((t) => this.#info(t));
+  }
+
+  /** The task's output from stream offset `offset` on (default: all that is held). */
+  log(id: string, offset = 0): TaskLog {
+    const slice = this.#require(id).ring.read(offset);
+    return { ...slice, text: slice.data.toString('utf8') };
+  }
+
+  /** Resolves when the task has ended. */
+  async wait(id: string): Promise<TaskInfo> {
+    const t = this.#require(id);
+    await t.done;
+    return this.#info(t);
+  }
+
+  /** Ends the task's processes inside the container, then waits for it. */
+  async kill(id: string): Promise<TaskInfo> {
+    const t = this.#require(id);
+    if (t.status === 'running') {
+      t.killed = true;
+      await this.podman
+        .run(buildKillTaggedArgs(this.container, t.id, { user: t.user }), { timeoutMs: 10_000 })
+        .catch(() => undefined);
+      const late = setTimeout(t.kill, 2000);
+      await t.done;
+      clearTimeout(late);
+    }
+    return this.#info(t);
+  }
+
+  /** Stops every local podman client (used when the container is going away). */
+  abandonAll(): void {
+    for (const t of this.#tasks.values()) if (t.status === 'running') t.kill();
+  }
+
+  #require(id: string): TaskEntry {
+    const t = this.#tasks.get(id);
+    if (!t) throw new AxoError('NOT_FOUND', `no task with id "${id}" in ${this.container}`);
+    return t;
+  }
+
+  #info(t: TaskEntry): TaskInfo {
+    return {
+      id: t.id,
+      command: t.command,
+      status: t.status,
+      exitCode: t.exitCode,
+      killed: t.killed,
+      error: t.error,
+      startedAt: t.startedAt,
+      endedAt: t.endedAt,
+      outputBytes: t.ring.totalBytes,
+      droppedBytes: t.ring.droppedBytes,
+    };
+  }
+}

@@ -1,0 +1,4 @@
+import { defineConfig } from 'tsup';
+import { axoTsup } from '../../tsup.config.base';
+
+export default defineConfig(axoTsup({ entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } }));
