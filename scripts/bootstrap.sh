@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine (as root) for axo development, idempotently:
-# Node 24 and pnpm (from the npm registry), podman and the local test images, and the
-# workspace's dependencies. Afterwards, `scripts/pnpm <script>` runs any root script.
+# Node 24 and pnpm (from the npm registry), podman and the local test images (busybox and
+# Debian), and the workspace's dependencies. Afterwards, `scripts/pnpm <script>` runs any root script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=toolchain.sh
 source scripts/toolchain.sh
 echo "bootstrap: node $(node --version), pnpm $(pnpm --version)"
-bash scripts/setup-podman.sh "$@"
+bash scripts/setup-podman.sh --debian "$@"
 pnpm install --frozen-lockfile

@@ -155,6 +155,16 @@ export class SessionSandbox {
         capabilitiesDropped: DROPPED_CAPS,
         noNewPrivileges: true,
       };
+      const provisionIn = (sandbox: SessionSandbox) =>
+        o.provision === false
+          ? Promise.resolve(disabledProvisioning('turned off'))
+          : provision((argv, opts) => sandbox.exec(argv, { ...opts, encoding: 'utf8' }), {
+              tools: o.provision.tools,
+              timeoutMs: o.provision.timeoutMs,
+              network: policy.network,
+              logger: o.logger,
+            });
+
       if (o.reattach) {
         const existing = await findSession(podman, o.sessionId, o.owner);
         if (existing?.state === 'running') {
@@ -162,10 +172,15 @@ export class SessionSandbox {
             throw new AxoError(
               'START_FAILED',
               `session ${o.sessionId} is running over ${existing.workdir}, not ${workdir}`,
-              { hint: 'Reattach with the same workdir, or start without reattach to replace it.' },
+              {
+                hint: 'Reattach with the same workdir, or start without reattach to replace it.',
+              },
             );
           }
           o.logger.info(`reattached to running session container ${name}`);
+          const sandbox = new SessionSandbox(podman, ctx);
+          // Post-create commands ran when the container was made; tools are only checked.
+          const provisioning = await provisionIn(sandbox);
           return new SessionSandbox(podman, ctx, {
             ...common,
             reattached: true,
@@ -177,8 +192,8 @@ export class SessionSandbox {
               dropped: [],
             },
             postCreate: [],
-            provisioning: disabledProvisioning('reattached to a provisioned container'),
-            warnings: [],
+            provisioning,
+            warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
             durationMs: Math.round(performance.now() - started),
           });
         }
@@ -213,15 +228,7 @@ export class SessionSandbox {
       warnings.push(...created.warnings);
       const sandbox = new SessionSandbox(podman, ctx);
 
-      const provisioning =
-        o.provision === false
-          ? disabledProvisioning('turned off')
-          : await provision((argv, opts) => sandbox.exec(argv, { ...opts, encoding: 'utf8' }), {
-              tools: o.provision.tools,
-              timeoutMs: o.provision.timeoutMs,
-              network: policy.network,
-              logger: o.logger,
-            });
+      const provisioning = await provisionIn(sandbox);
       if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
 
       const postCreate: PostCreateOutcome[] = [];

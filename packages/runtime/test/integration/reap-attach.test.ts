@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildRunArgs, LABELS } from '@axo/podman-args';
+import {
+  containersByLabel,
+  podman,
+  podmanGate,
+  podmanResult,
+  removeContainersByLabel,
+  TEST_IMAGE,
+  tempDir,
+  uniqueOwner,
+} from '@axo/test-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AxoError, reapOrphans, SessionSandbox } from '../../src/index';
+
+const gate = podmanGate();
+const owner = uniqueOwner('reap');
+const otherOwner = uniqueOwner('reap-other');
+const run = promisify(execFile);
+
+describe.skipIf(!gate.ok)('reapOrphans and attach (real podman)', () => {
+  afterAll(() => {
+    removeContainersByLabel(`${LABELS.owner}=${owner}`);
+    removeContainersByLabel(`${LABELS.owner}=${otherOwner}`);
+    podmanResult(['rm', '-f', '-t', '0', `axo-ses-${owner}-impostor`]);
+  });
+
+  it('removes only unknown sessions of its owner, never unlabelled look-alikes', async () => {
+    using dir = tempDir();
+    const make = (sessionId: string, o = owner) =>
+      podman(buildRunArgs({ sessionId, owner: o, workdir: dir.path, image: TEST_IMAGE }));
+    make(`${owner}-known`);
+    make(`${owner}-orphan1`);
+    make(`${owner}-orphan10`);
+    make(`${owner}-other`, otherOwner);
+    // Named like ours, but without our labels: must never be touched.
+    const impostor = `axo-ses-${owner}-impostor`;
+    podman(['run', '-d', '--name', impostor, TEST_IMAGE, 'sleep', '600']);
+
+    const result = await reapOrphans([`${owner}-known`], { owner });
+    expect([...result.removed].sort()).toEqual([`axo-ses-${owner}-orphan1`, `axo-ses-${owner}-orphan10`]);
+    expect(result.kept).toEqual([`axo-ses-${owner}-known`]);
+    expect(containersByLabel(`${LABELS.owner}=${owner}`)).toEqual([`axo-ses-${owner}-known`]);
+    expect(containersByLabel(`${LABELS.owner}=${otherOwner}`)).toEqual([`axo-ses-${owner}-other`]);
+    expect(podman(['inspect', impostor, '--format', '{{.State.Running}}']).trim()).toBe('true');
+  });
+
+  it('lets a second process attach to a sandbox and use it', async () => {
+    using dir = tempDir();
+    const sessionId = `${owner}-shared`;
+    const starter = await SessionSandbox.start({
+      sessionId,
+      owner,
+      workdir: dir.path,
+      policy: { defaultImage: TEST_IMAGE },
+      provision: false,
+    });
+    await starter.exec(['sh', '-c', 'echo written-by-first > shared.txt']);
+
+    // Another node process, resolving @axo/runtime by name on its TypeScript sources.
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const child = await run(process.execPath, [
+      '--import',
+      tsx,
+      '--conditions=@axo/source',
+      join(import.meta.dirname, '..', 'fixtures', 'attach-child.ts'),
+      sessionId,
+      owner,
+    ]);
+    expect(JSON.parse(child.stdout)).toEqual({ root: dir.path, stdout: 'written-by-first\n', exitCode: 0 });
+    await starter.stop();
+  });
+
+  it('refuses to attach to a session that is not running', async () => {
+    const error = await SessionSandbox.attach({ sessionId: `${owner}-never`, owner }).catch((e: unknown) => e);
+    expect(AxoError.isInstance(error) && error.code).toBe('NOT_FOUND');
+  });
+});
