@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 it('exposes exactly the reviewed public surface', async () => {
   expect(Object.keys(await import('./index')).sort()).toEqual([
     'AxoError',
+    'ByteRing',
     'DEFAULT_IMAGE',
     'DEFAULT_LIMITS',
     'DEFAULT_OWNER',

@@ -1,5 +1,7 @@
 export type { PsArgsOptions, RmArgsOptions } from './args';
 export { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
+export type { RingSlice } from './byte-ring';
+export { ByteRing } from './byte-ring';
 export {
   DEFAULT_IMAGE,
   DEFAULT_LIMITS,

@@ -1,7 +1,5 @@
-export type { AxoErrorCode, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
-export { AxoError, InvalidInputError } from '@axo/podman-args';
-export type { RingSlice } from './byte-ring';
-export { ByteRing } from './byte-ring';
+export type { AxoErrorCode, RingSlice, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
+export { AxoError, ByteRing, InvalidInputError } from '@axo/podman-args';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
 export { INSTALL_HINT, PodmanError } from './errors';

@@ -1,14 +1,15 @@
 import {
   AxoError,
+  ByteRing,
   buildExecArgs,
   buildKillTaggedArgs,
   classifyPodmanFailure,
   EXEC_TAG_ENV,
   envSchema,
   parseInput,
+  type RingSlice,
 } from '@axo/podman-args';
 import { z } from 'zod';
-import { ByteRing, type RingSlice } from './byte-ring';
 import { newId } from './ids';
 import type { Podman } from './podman';
 
