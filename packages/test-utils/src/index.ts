@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 /** The local image scripts/setup-podman.sh builds from the host's static busybox. */
 export const TEST_IMAGE = process.env.AXO_TEST_IMAGE ?? 'localhost/axo-test:busybox';
@@ -76,4 +78,17 @@ export function containersByLabel(label: string): string[] {
 export function tempDir(prefix = 'axo-test-'): { path: string; [Symbol.dispose](): void } {
   const path = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Forces a full garbage collection, so memory tests measure what is retained. */
+export function forceGc(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
+/** Bytes of JS heap and native buffers this process retains, after a full collection. */
+export function retainedBytes(): number {
+  forceGc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
 }

@@ -1,0 +1,33 @@
+import { InvalidInputError } from '@axo/podman-args';
+import { describe, expect, it } from 'vitest';
+import { spawnTerminalOptionsSchema } from './terminal';
+
+describe('spawnTerminalOptionsSchema', () => {
+  it('applies defaults', () => {
+    expect(spawnTerminalOptionsSchema.parse({ container: 'axo-ses-x' })).toMatchObject({
+      command: 'sh',
+      cols: 80,
+      rows: 24,
+      term: 'xterm-256color',
+      scrollbackBytes: 256 * 1024,
+      podman: 'podman',
+    });
+  });
+
+  it.each([
+    [{ cols: 0 }],
+    [{ cols: 100_000 }],
+    [{ rows: -1 }],
+    [{ rows: 1.5 }],
+    [{ container: '-it' }],
+    [{ command: '' }],
+    [{ term: 'xterm; rm -rf /' }],
+    [{ scrollbackBytes: 10 }],
+  ])('refuses %j', (bad) => {
+    expect(spawnTerminalOptionsSchema.safeParse({ container: 'axo-ses-x', ...bad }).success).toBe(false);
+  });
+
+  it('is what InvalidInputError reports', () => {
+    expect(new InvalidInputError('cols', 'x').code).toBe('INVALID_INPUT');
+  });
+});
