@@ -30,6 +30,10 @@ export const execOptionsSchema = z.strictObject({
   encoding: z.enum(['utf8', 'buffer']).default('utf8'),
   /** Aborting kills the command like a timeout does. */
   signal: z.instanceof(AbortSignal).optional(),
+  /** Called with each stdout chunk as it arrives (output is still collected up to the cap). */
+  onStdout: z.custom<(chunk: Buffer) => void>((v) => typeof v === 'function').optional(),
+  /** Called with each stderr chunk as it arrives. */
+  onStderr: z.custom<(chunk: Buffer) => void>((v) => typeof v === 'function').optional(),
 });
 
 export type ExecOptions = z.input<typeof execOptionsSchema>;
@@ -91,8 +95,14 @@ export async function execInContainer(
   const out = new CappedSink(cap);
   const err = new CappedSink(cap);
   const child = podman.spawn(args, { stdin: o.stdin === undefined ? 'ignore' : 'pipe' });
-  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out.push(chunk);
+    o.onStdout?.(chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err.push(chunk);
+    o.onStderr?.(chunk);
+  });
 
   if (o.stdin !== undefined && child.stdin) {
     const source = o.stdin instanceof Readable ? o.stdin : Readable.from([Buffer.from(o.stdin)]);

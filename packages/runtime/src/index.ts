@@ -1,4 +1,4 @@
-export type { AxoErrorCode, RingSlice, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
+export type { AxoErrorCode, ManagedContainer, RingSlice, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
 export { AxoError, ByteRing, InvalidInputError } from '@axo/podman-args';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
@@ -24,5 +24,7 @@ export { reapOptionsSchema, reapOrphans } from './reap';
 export type { HardeningReport, PostCreateOutcome } from './report';
 export type { AttachOptions, StartOptions } from './sandbox';
 export { attachOptionsSchema, SessionSandbox, startOptionsSchema } from './sandbox';
+export type { SessionsOptions } from './sessions';
+export { listSessions, removeSessions, sessionsOptionsSchema } from './sessions';
 export type { SpawnTaskOptions, TaskInfo, TaskLog, TaskStatus } from './tasks';
 export { DEFAULT_TASK_LOG_BYTES, spawnTaskOptionsSchema } from './tasks';

@@ -86,9 +86,20 @@ export function forceGc(): void {
   (vm.runInNewContext('gc') as () => void)();
 }
 
-/** Bytes of JS heap and native buffers this process retains, after a full collection. */
-export function retainedBytes(): number {
-  forceGc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
+/**
+ * Bytes of JS heap and native buffers this process retains. Freed Buffer memory is
+ * released by a background sweeper after collection, so this collects until two
+ * readings agree rather than trusting the first.
+ */
+export async function retainedBytes(): Promise<number> {
+  let previous = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 20; i++) {
+    forceGc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const m = process.memoryUsage();
+    const now = m.heapUsed + m.external;
+    if (Math.abs(previous - now) < 64 * 1024) return now;
+    previous = now;
+  }
+  return previous;
 }

@@ -153,14 +153,14 @@ describe.skipIf(!gate.ok)('terminals in a real container', () => {
   });
 
   it('keeps memory bounded through a 20 MB flood', async () => {
-    const before = retainedBytes();
+    const before = await retainedBytes();
     const t = await registry.spawn({ command: "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo FLOOD-DONE" });
     let bytes = 0;
     t.onData((d) => {
       bytes += d.length;
     });
     await t.exited;
-    const growth = retainedBytes() - before;
+    const growth = (await retainedBytes()) - before;
     expect(bytes).toBeGreaterThan(20_000_000);
     expect(t.outputStats.totalBytes).toBeGreaterThan(20_000_000);
     expect(Buffer.byteLength(t.scrollback())).toBeLessThanOrEqual(256 * 1024);

@@ -14,7 +14,7 @@ import {
   uniqueOwner,
 } from '@axo/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AxoError, reapOrphans, SessionSandbox } from '../../src/index';
+import { AxoError, listSessions, reapOrphans, removeSessions, SessionSandbox } from '../../src/index';
 
 const gate = podmanGate();
 const owner = uniqueOwner('reap');
@@ -77,5 +77,50 @@ describe.skipIf(!gate.ok)('reapOrphans and attach (real podman)', () => {
   it('refuses to attach to a session that is not running', async () => {
     const error = await SessionSandbox.attach({ sessionId: `${owner}-never`, owner }).catch((e: unknown) => e);
     expect(AxoError.isInstance(error) && error.code).toBe('NOT_FOUND');
+  });
+
+  it('lists and removes sessions of its owner only, running or not', async () => {
+    using dir = tempDir();
+    const listOwner = uniqueOwner('list');
+    try {
+      podman(buildRunArgs({ sessionId: `${listOwner}-a`, owner: listOwner, workdir: dir.path, image: TEST_IMAGE }));
+      podman(['stop', '-t', '0', `axo-ses-${listOwner}-a`]);
+      podman(buildRunArgs({ sessionId: `${listOwner}-b`, owner: listOwner, workdir: dir.path, image: TEST_IMAGE }));
+      const sessions = await listSessions({ owner: listOwner });
+      expect(sessions.map((s) => [s.sessionId, s.state]).sort()).toEqual([
+        [`${listOwner}-a`, 'exited'],
+        [`${listOwner}-b`, 'running'],
+      ]);
+      expect(sessions[0]?.workdir).toBe(dir.path);
+      // Another owner's removal request touches nothing of ours.
+      expect(await removeSessions([`${listOwner}-a`], { owner })).toEqual([]);
+      expect(
+        await removeSessions([`${listOwner}-a`, `${listOwner}-b`, `${listOwner}-zz`], { owner: listOwner }),
+      ).toEqual([`${listOwner}-a`, `${listOwner}-b`]);
+      expect(await listSessions({ owner: listOwner })).toEqual([]);
+    } finally {
+      removeContainersByLabel(`${LABELS.owner}=${listOwner}`);
+    }
+  });
+
+  it('streams exec output to callbacks as it arrives', async () => {
+    using dir = tempDir();
+    const sandbox = await SessionSandbox.start({
+      sessionId: `${owner}-stream`,
+      owner,
+      workdir: dir.path,
+      policy: { defaultImage: TEST_IMAGE },
+      provision: false,
+    });
+    const arrivals: Array<[string, number]> = [];
+    const t0 = Date.now();
+    await sandbox.exec(['sh', '-c', 'echo a; sleep 0.6; echo b >&2'], {
+      onStdout: (c) => arrivals.push([`out:${c.toString().trim()}`, Date.now() - t0]),
+      onStderr: (c) => arrivals.push([`err:${c.toString().trim()}`, Date.now() - t0]),
+    });
+    expect(arrivals.map(([what]) => what)).toEqual(['out:a', 'err:b']);
+    const [[, first], [, second]] = arrivals as [[string, number], [string, number]];
+    expect(second - first).toBeGreaterThanOrEqual(500);
+    await sandbox.stop();
   });
 });

@@ -1,0 +1,47 @@
+import {
+  buildPsArgs,
+  buildRmArgs,
+  containerName,
+  DEFAULT_OWNER,
+  type ManagedContainer,
+  ownerIdSchema,
+  parseInput,
+  parseManagedContainers,
+  sessionIdSchema,
+} from '@axo/podman-args';
+import { z } from 'zod';
+import { assertOk, createPodman, type Podman, type PodmanOptions } from './podman';
+
+export const sessionsOptionsSchema = z.strictObject({
+  /** @default 'default' */
+  owner: ownerIdSchema.default(DEFAULT_OWNER),
+  podman: z.custom<Podman | PodmanOptions>((v) => v === undefined || typeof v === 'object').optional(),
+});
+
+export type SessionsOptions = z.input<typeof sessionsOptionsSchema>;
+
+/** Every session container of an owner, whatever its state, newest first. */
+export async function listSessions(options: SessionsOptions = {}): Promise<ManagedContainer[]> {
+  const o = parseInput(sessionsOptionsSchema, options, 'session options');
+  const podman = createPodman(o.podman);
+  const result = await podman.run(buildPsArgs({ owner: o.owner }), { timeoutMs: 60_000 });
+  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
+  return parseManagedContainers(result.stdout)
+    .filter((c) => c.owner === o.owner)
+    .sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+}
+
+/**
+ * Removes the named sessions of an owner, running or not, in one parallel podman call.
+ * Returns the ids that existed and were removed; ids of other owners are never touched.
+ */
+export async function removeSessions(sessionIds: readonly string[], options: SessionsOptions = {}): Promise<string[]> {
+  const ids = sessionIds.map((id) => parseInput(sessionIdSchema, id, 'session id'));
+  const existing = new Set((await listSessions(options)).map((c) => c.sessionId));
+  const targets = ids.filter((id) => existing.has(id));
+  if (targets.length === 0) return [];
+  const podman = createPodman(options.podman);
+  const result = await podman.run(buildRmArgs(targets.map(containerName)), { timeoutMs: 120_000 });
+  assertOk(result, 'PODMAN_FAILED', `cannot remove ${targets.join(', ')}`);
+  return targets;
+}
