@@ -1,5 +1,5 @@
 // Enforces the dependency direction: podman-args <- runtime, podman-args <- pty,
-// packages <- apps. Packages never depend on apps, runtime and pty never on each other,
+// podman-args <- devcontainer, packages <- apps. Packages never depend on apps, runtime and pty never on each other,
 // and nothing imports another package's src/ directly.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ const ALLOWED = {
   '@axo/podman-args': [],
   '@axo/runtime': ['@axo/podman-args'],
   '@axo/pty': ['@axo/podman-args'],
+  '@axo/devcontainer': ['@axo/podman-args'],
   '@axo/test-utils': [],
 };
 const problems = [];
