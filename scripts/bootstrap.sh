@@ -8,4 +8,9 @@ cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
 echo "bootstrap: node $(node --version), pnpm $(pnpm --version)"
 bash scripts/setup-podman.sh --debian "$@"
+# The CLI's terminal tests drive `axo shell` inside tmux.
+if ! command -v tmux >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null
+  echo "bootstrap: installed tmux"
+fi
 pnpm install --frozen-lockfile

@@ -23,7 +23,7 @@ export class PodmanError extends AxoError {
   readonly retryable: boolean;
 
   constructor(code: AxoErrorCode, message: string, details: PodmanErrorDetails) {
-    const said = details.stderr.trim();
+    const said = summarizeStderr(details.stderr);
     super(code, said && !message.includes(said) ? `${message}: ${said}` : message, {
       cause: details.cause,
       hint: details.hint,
@@ -36,6 +36,16 @@ export class PodmanError extends AxoError {
     this.timedOut = details.timedOut;
     this.retryable = details.retryable ?? false;
   }
+}
+
+/** podman's own verdict: its last `Error:` line (progress lines come first), else its last line. */
+export function summarizeStderr(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const error = lines.findLast((l) => l.startsWith('Error:'));
+  return (error ?? lines.at(-1) ?? '').replace(/^Error:\s*/, '');
 }
 
 /** How to get podman, for PODMAN_MISSING errors. */

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AxoError } from '@axo/runtime';
+import { execa } from 'execa';
+import { updateConfigFile } from '../config';
+import { color, spinner } from '../ui';
+
+export const BUSYBOX_IMAGE = 'localhost/axo:busybox';
+export const DEBIAN_IMAGE = 'localhost/axo:debian';
+const DEBIAN_PACKAGES = ['bash', 'git', 'curl', 'ca-certificates', 'python3', 'less', 'procps'];
+
+async function isStatic(path: string): Promise<boolean> {
+  const head = await readFile(path).then((b) => b.subarray(0, 4096).toString('latin1'));
+  // A dynamic ELF names its interpreter; a static one does not.
+  return head.startsWith('\x7fELF') && !head.includes('/ld-linux') && !head.includes('ld-musl');
+}
+
+/** Builds a minimal image from the host's static busybox with `podman import`. */
+async function buildBusybox(name: string): Promise<void> {
+  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+  if (!busybox || !(await isStatic(busybox))) {
+    throw new AxoError('INVALID_INPUT', 'no static busybox on this host', { hint: 'apt-get install busybox-static' });
+  }
+  const root = await mkdtemp(join(tmpdir(), 'axo-image-'));
+  try {
+    for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'home']) await mkdir(join(root, d));
+    await chmod(join(root, 'tmp'), 0o1777);
+    await copyFile(busybox, join(root, 'bin', 'busybox'));
+    const applets = (await execa(busybox, ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+    for (const applet of applets) await symlink('busybox', join(root, 'bin', applet));
+    await writeFile(
+      join(root, 'etc', 'passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/sh\n',
+    );
+    await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+    const tar = `${root}.tar`;
+    await execa('tar', ['--numeric-owner', '-C', root, '-cf', tar, '.']);
+    const sha = createHash('sha256')
+      .update(await readFile(busybox))
+      .digest('hex');
+    await execa('podman', [
+      'import',
+      '--quiet',
+      '--change',
+      'CMD ["/bin/sh"]',
+      '--change',
+      `LABEL org.axo.image.source=busybox-${sha.slice(0, 12)}`,
+      tar,
+      name,
+    ]);
+    await rm(tar, { force: true });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Builds a Debian development image with mmdebstrap (needs the Debian archive). */
+async function buildDebian(name: string, suite: string): Promise<void> {
+  const tar = join(await mkdtemp(join(tmpdir(), 'axo-debian-')), 'root.tar');
+  try {
+    await execa('mmdebstrap', ['--quiet', '--variant=minbase', `--include=${DEBIAN_PACKAGES.join(',')}`, suite, tar]);
+    await execa('podman', ['import', '--quiet', '--change', 'CMD ["/bin/bash"]', tar, name]);
+  } finally {
+    await rm(join(tar, '..'), { recursive: true, force: true });
+  }
+}
+
+export interface BootstrapOptions {
+  readonly debian?: boolean;
+  readonly suite: string;
+  readonly json?: boolean;
+}
+
+/** `axo image bootstrap`: builds local images without any registry and trusts the best one. */
+export async function bootstrap(o: BootstrapOptions): Promise<number> {
+  const hasMmdebstrap = (await execa('sh', ['-c', 'command -v mmdebstrap'], { reject: false })).exitCode === 0;
+  const wantDebian = o.debian ?? hasMmdebstrap;
+  if (o.debian && !hasMmdebstrap) {
+    throw new AxoError('INVALID_INPUT', 'mmdebstrap is needed for the Debian image', {
+      hint: 'apt-get install mmdebstrap',
+    });
+  }
+  const built: string[] = [];
+  const progress = spinner(`building ${BUSYBOX_IMAGE} from the host's busybox`);
+  try {
+    await buildBusybox(BUSYBOX_IMAGE);
+    built.push(BUSYBOX_IMAGE);
+    if (wantDebian) {
+      progress.update(
+        `building ${DEBIAN_IMAGE} (Debian ${o.suite} with ${DEBIAN_PACKAGES.join(', ')}) — about a minute`,
+      );
+      await buildDebian(DEBIAN_IMAGE, o.suite);
+      built.push(DEBIAN_IMAGE);
+    }
+  } finally {
+    progress.stop();
+  }
+  const defaultImage = built.at(-1) as string;
+  await updateConfigFile((c) => ({
+    ...c,
+    defaultImage,
+    trustedImages: [...new Set([...(c.trustedImages ?? []), ...built])],
+  }));
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ built, defaultImage }, null, 2)}\n`);
+  } else {
+    for (const image of built) process.stdout.write(`${color.green('✔')} built ${image}\n`);
+    process.stdout.write(`default image is now ${color.bold(defaultImage)} (trusted)\n`);
+    if (!wantDebian)
+      process.stdout.write(color.dim('install mmdebstrap for a Debian image with git, curl and python3\n'));
+  }
+  return 0;
+}

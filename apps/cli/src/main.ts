@@ -1,0 +1,164 @@
+import { AxoError } from '@axo/runtime';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { doctor } from './commands/doctor';
+import { down } from './commands/down';
+import { exec } from './commands/exec';
+import { bootstrap } from './commands/image';
+import { ls } from './commands/ls';
+import { reap } from './commands/reap';
+import { shell } from './commands/shell';
+import { up } from './commands/up';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes';
+import { printError } from './ui';
+
+const VERSION = '0.0.0';
+
+function port(value: string, previous: number[] = []): number[] {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port is a number from 1 to 65535');
+  return [...previous, n];
+}
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+let exitCode: number = EXIT.ok;
+const program = new Command('axo')
+  .description('Hardened Podman sandboxes for coding sessions: one container per session over a host directory.')
+  .version(VERSION)
+  .option('--debug', 'print stack traces on errors')
+  .enablePositionalOptions()
+  // Before any subcommand is added, so every one inherits it: usage errors then exit 2.
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `\n${EXIT_CODES_HELP}\n\nConfig: $AXO_CONFIG or $XDG_CONFIG_HOME/axo/config.json; AXO_* variables override it, flags override both.\n`,
+  );
+
+const run =
+  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+  async (...args: A) => {
+    exitCode = await fn(...args);
+  };
+
+program
+  .command('up')
+  .description('start a session for a directory (default: the current one)')
+  .argument('[dir]', 'host directory to mount (at the same path)')
+  .option('--id <id>', 'session id (default: derived from the directory)')
+  .option('--image <image>', 'image to ask for (the policy decides)')
+  .option('-p, --port <port>', 'publish a port on 127.0.0.1 (repeatable)', port, [])
+  .addOption(new Option('--network <mode>', 'network of the session').choices(['bridge', 'none']))
+  .option('--allow-post-create', "run the repository's postCreateCommand")
+  .option('--allow-untrusted-image', 'allow images other than the trusted default')
+  .option('--require-limits', 'fail rather than start without memory/cpu/pids limits')
+  .option('--reattach', 'reuse the running container of this session instead of replacing it')
+  .option('--no-provision', 'do not check or install dev tools')
+  .option('--json', 'print the session and its hardening report as JSON')
+  .addHelpText(
+    'after',
+    examples([
+      'axo up',
+      'axo up ~/src/app --port 3000 --port 5173',
+      'axo up --network none --require-limits',
+      'axo up --allow-post-create --allow-untrusted-image   # trust this repository',
+    ]),
+  )
+  .action(run((dir: string | undefined, o) => up(dir, o)));
+
+program
+  .command('exec')
+  .description("run a command in a session, streaming its output; exits with the command's exit code")
+  .argument('<id>', 'session id')
+  .argument('[command...]', 'the command, after --')
+  .option('--timeout <duration>', 'kill the command after this long (500ms, 30s, 2m)')
+  .option('-u, --user <user>', 'user to run as')
+  .option('-w, --cwd <dir>', 'working directory inside the container')
+  .option('-e, --env <NAME=value>', 'environment variable (repeatable)', collect, [])
+  .passThroughOptions()
+  .addHelpText(
+    'after',
+    examples([
+      'axo exec app-1a2b3c -- npm test',
+      'echo hi | axo exec app-1a2b3c -- cat',
+      'axo exec --timeout 30s app-1a2b3c -- make',
+    ]),
+  )
+  .action(run((id: string, command: string[], o) => exec(id, command, o)));
+
+program
+  .command('shell')
+  .description('open an interactive terminal in a session')
+  .argument('<id>', 'session id')
+  .argument('[command...]', 'command to run instead of a login shell, after --')
+  .option('-u, --user <user>', 'user to run as')
+  .passThroughOptions()
+  .addHelpText('after', examples(['axo shell app-1a2b3c', 'axo shell app-1a2b3c -- htop']))
+  .action(run((id: string, command: string[], o) => shell(id, command, o)));
+
+program
+  .command('ls')
+  .description('list sessions')
+  .option('--json', 'print as JSON')
+  .addHelpText('after', examples(['axo ls', 'axo ls --json | jq -r ".[].id"']))
+  .action(run((o) => ls(o)));
+
+program
+  .command('down')
+  .description('stop and remove sessions')
+  .argument('[ids...]', 'session ids')
+  .option('--all', 'remove every session of this owner')
+  .addHelpText('after', examples(['axo down app-1a2b3c', 'axo down --all']))
+  .action(run((ids: string[], o) => down(ids, o)));
+
+program
+  .command('reap')
+  .description("remove this owner's sessions whose container stopped or whose directory is gone")
+  .option('--json', 'print as JSON')
+  .addHelpText('after', examples(['axo reap']))
+  .action(run((o) => reap(o)));
+
+program
+  .command('doctor')
+  .description('check podman, its runtime, cgroups, ulimits, the default image and ports; print fixes')
+  .option('-p, --port <port>', 'also check that this port is free (repeatable)', port, [])
+  .option('--json', 'print as JSON')
+  .addHelpText('after', examples(['axo doctor', 'axo doctor --port 3000']))
+  .action(run((o) => doctor(o)));
+
+const image = program.command('image').description('manage local images');
+image
+  .command('bootstrap')
+  .description('build local images without any registry and make the best one the trusted default')
+  .option('--debian', 'also build a Debian image with git, curl, python3 (default: when mmdebstrap exists)')
+  .option('--no-debian', 'build only the busybox image')
+  .option('--suite <suite>', 'Debian suite', 'bookworm')
+  .option('--json', 'print as JSON')
+  .addHelpText('after', examples(['axo image bootstrap', 'axo image bootstrap --no-debian']))
+  .action(run((o) => bootstrap(o)));
+
+program
+  .command('serve')
+  .description('start axo-server (HTTP + WebSocket API and web terminal)')
+  .allowUnknownOption()
+  .action(
+    run(async () => {
+      throw new AxoError('NOT_FOUND', 'axo-server is not available in this version of axo', {
+        hint: 'It ships with apps/server; until then use the CLI or @axo/runtime directly.',
+      });
+    }),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code)
+      ? EXIT.ok
+      : EXIT.usage;
+  } else {
+    printError(error, Boolean(program.opts().debug) || process.env.AXO_DEBUG === '1');
+    exitCode = exitCodeFor(error);
+  }
+}
+process.exit(exitCode);

@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup';
+import { axoTsup } from '../../tsup.config.base';
+
+// Our packages are bundled from source; third-party dependencies (and node-pty's
+// native addon above all) stay external and are installed with the CLI.
+export default defineConfig(
+  axoTsup({
+    entry: { axo: 'src/main.ts' },
+    dts: false,
+    noExternal: [/^@axo\//],
+    external: ['node-pty'],
+    banner: { js: '#!/usr/bin/env node' },
+    esbuildOptions(options) {
+      options.conditions = ['@axo/source'];
+    },
+  }),
+);
