@@ -205,18 +205,17 @@ export class PtyTerminal {
    * client) and resolves when it has exited.
    */
   async kill(): Promise<TerminalExit> {
-    if (this.#exit) return this.#exit;
-    await new Promise<void>((resolve) => {
-      execFile(
-        this.#podman,
-        buildKillTaggedArgs(this.container, this.id, { user: this.#user }),
-        { timeout: 10_000 },
-        () => resolve(),
-      );
-    });
-    const late = setTimeout(() => this.#pty.kill('SIGKILL'), 2000);
-    const exit = await this.exited;
-    clearTimeout(late);
-    return exit;
+    // Repeat until the local client exits: right after spawn the process may not exist
+    // in the container yet, and a single scan would miss it.
+    const deadline = Date.now() + 10_000;
+    while (!this.#exit && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const args = buildKillTaggedArgs(this.container, this.id, { user: this.#user });
+        execFile(this.#podman, args, { timeout: 10_000 }, () => resolve());
+      });
+      await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 250))]);
+    }
+    if (!this.#exit) this.#pty.kill('SIGKILL');
+    return this.exited;
   }
 }

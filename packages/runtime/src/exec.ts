@@ -1,16 +1,10 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  buildExecArgs,
-  buildKillTaggedArgs,
-  classifyPodmanFailure,
-  EXEC_TAG_ENV,
-  envSchema,
-  parseInput,
-} from '@axo/podman-args';
+import { buildExecArgs, classifyPodmanFailure, EXEC_TAG_ENV, envSchema, parseInput } from '@axo/podman-args';
 import { z } from 'zod';
 import { PodmanError } from './errors';
 import { newId } from './ids';
+import { killTaggedUntilExit } from './kill';
 import { type Podman, rethrowIfMissing } from './podman';
 
 export const execOptionsSchema = z.strictObject({
@@ -72,9 +66,6 @@ class CappedSink {
   }
 }
 
-/** How long to wait for the local client after the in-container kill before killing it too. */
-const CLIENT_GRACE_MS = 2000;
-
 /** Runs `argv` in `container` and collects its output. */
 export async function execInContainer(
   podman: Podman,
@@ -111,13 +102,14 @@ export async function execInContainer(
   }
 
   let killedBy: 'timeout' | 'abort' | undefined;
+  const finished = Promise.resolve(child).then(() => undefined);
   const kill = async (reason: 'timeout' | 'abort') => {
     if (killedBy) return;
     killedBy = reason;
-    await podman
-      .run(buildKillTaggedArgs(container, tag, { user: o.user }), { timeoutMs: 10_000 })
-      .catch(() => undefined);
-    setTimeout(() => child.kill('SIGKILL'), CLIENT_GRACE_MS).unref();
+    await killTaggedUntilExit(podman, container, tag, finished, {
+      user: o.user,
+      killClient: () => child.kill('SIGKILL'),
+    });
   };
   const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => void kill('timeout'), o.timeoutMs);
   const onAbort = () => void kill('abort');

@@ -2,7 +2,6 @@ import {
   AxoError,
   ByteRing,
   buildExecArgs,
-  buildKillTaggedArgs,
   classifyPodmanFailure,
   EXEC_TAG_ENV,
   envSchema,
@@ -11,6 +10,7 @@ import {
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { newId } from './ids';
+import { killTaggedUntilExit } from './kill';
 import type { Podman } from './podman';
 
 /** Default size of a task's output ring. */
@@ -167,12 +167,7 @@ export class TaskRegistry {
     const t = this.#require(id);
     if (t.status === 'running') {
       t.killed = true;
-      await this.podman
-        .run(buildKillTaggedArgs(this.container, t.id, { user: t.user }), { timeoutMs: 10_000 })
-        .catch(() => undefined);
-      const late = setTimeout(t.kill, 2000);
-      await t.done;
-      clearTimeout(late);
+      await killTaggedUntilExit(this.podman, this.container, t.id, t.done, { user: t.user, killClient: t.kill });
     }
     return this.#info(t);
   }

@@ -108,6 +108,15 @@ describe.skipIf(!gate.ok)('terminals in a real container', () => {
     expect(await registry.kill(t.id)).toBe(false);
   });
 
+  it('kill() right after spawn still kills the process that starts late', async () => {
+    for (let i = 0; i < 3; i++) {
+      const t = await registry.spawn({ command: 'sleep 4244' });
+      await registry.kill(t.id);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(processes('sleep 4244'), `round ${i}`).toBe('0');
+    }
+  });
+
   it('serves many listeners, each disposable', async () => {
     const t = await registry.spawn({ command: 'sh' });
     let a = '';

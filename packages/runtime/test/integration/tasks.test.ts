@@ -54,6 +54,17 @@ describe.skipIf(!gate.ok)('background tasks (real podman)', () => {
     expect(count()).toBe('0');
   });
 
+  it('killTask right after spawning still kills the process that starts late', async () => {
+    const count = () =>
+      podman(['exec', sandbox.container, 'sh', '-c', 'ps -o args | grep -c "^sleep 203" || true']).trim();
+    for (let i = 0; i < 3; i++) {
+      const id = sandbox.spawnBackground('sleep 203');
+      await sandbox.killTask(id);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(count(), `round ${i}`).toBe('0');
+    }
+  });
+
   it('keeps output in a 64 KiB ring that counts what it dropped and never splits a character', async () => {
     // 100 000 three-byte characters: 300 000 bytes.
     const id = sandbox.spawnBackground('i=0; while [ $i -lt 1000 ]; do printf "€%.0s" $(seq 100); i=$((i+1)); done');

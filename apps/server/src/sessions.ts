@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { DEVCONTAINER_CANDIDATES, type DevcontainerRequest, parseDevcontainer } from '@axo/devcontainer';
+import { TerminalRegistry } from '@axo/pty';
+import {
+  AxoError,
+  type HardeningReport,
+  listSessions,
+  reapOrphans,
+  removeSessions,
+  type SandboxLogger,
+  SessionSandbox,
+} from '@axo/runtime';
+import type { ServerConfig } from './config';
+import type { Metrics } from './metrics';
+import { ApiError } from './problem';
+
+/** What a client asks for when creating a session. */
+export interface CreateSessionRequest {
+  readonly id?: string;
+  readonly workdir: string;
+  readonly image?: string;
+  readonly ports: readonly number[];
+  readonly network?: 'bridge' | 'none';
+  readonly postCreate?: readonly string[];
+  readonly devcontainer: boolean;
+  readonly requireLimits?: boolean;
+  readonly allowUntrustedImage?: boolean;
+  readonly allowPostCreate?: boolean;
+}
+
+/** A live session: its sandbox, terminals and bookkeeping. */
+export interface ManagedSession {
+  readonly id: string;
+  readonly sandbox: SessionSandbox;
+  readonly terminals: TerminalRegistry;
+  readonly createdAt: Date;
+  lastUsedAt: Date;
+  readonly report: HardeningReport | undefined;
+  readonly recovered: boolean;
+  readonly devcontainer: { file: string | undefined; ignored: DevcontainerRequest['ignored'] } | undefined;
+}
+
+interface StoredRecord {
+  readonly createdAt: string;
+  readonly report: HardeningReport | undefined;
+  readonly devcontainer: ManagedSession['devcontainer'];
+}
+
+const deny = (message: string, hint?: string) => new ApiError(403, 'POLICY_DENIED', message, { hint });
+
+/** Owns this server's sessions: creation under policy, lookup, expiry, recovery. */
+export class SessionManager {
+  readonly #sessions = new Map<string, ManagedSession>();
+  readonly #starting = new Set<string>();
+  #roots: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: ServerConfig,
+    readonly owner: string,
+    private readonly metrics: Metrics,
+    private readonly log: SandboxLogger & { error(msg: string, details?: object): void },
+  ) {}
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  get terminalCount(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) n += s.terminals.list().filter((t) => t.alive).length;
+    return n;
+  }
+
+  #recordPath(id: string) {
+    return join(this.config.stateDir, 'sessions', `${id}.json`);
+  }
+
+  /** Resolves allowed roots, recovers running sessions from their labels, reaps the rest. */
+  async init(): Promise<{ recovered: string[]; reaped: string[] }> {
+    this.#roots = [];
+    for (const root of this.config.allowedRoots) {
+      try {
+        this.#roots.push(await realpath(root));
+      } catch {
+        this.log.warn(`allowed root ${root} does not exist; ignoring it`);
+      }
+    }
+    if (this.#roots.length === 0) this.log.warn('no allowed roots: no session can be created (set AXO_SERVER_ROOTS)');
+    await mkdir(join(this.config.stateDir, 'sessions'), { recursive: true, mode: 0o700 });
+    const recovered: string[] = [];
+    for (const c of await listSessions({ owner: this.owner })) {
+      if (c.state !== 'running') continue;
+      const record = await readFile(this.#recordPath(c.sessionId), 'utf8')
+        .then((t) => JSON.parse(t) as StoredRecord)
+        .catch(() => undefined);
+      if (!record) continue;
+      const sandbox = await SessionSandbox.attach({ sessionId: c.sessionId, owner: this.owner });
+      this.#sessions.set(c.sessionId, {
+        id: c.sessionId,
+        sandbox,
+        terminals: new TerminalRegistry({ container: sandbox.container }),
+        createdAt: new Date(record.createdAt),
+        lastUsedAt: new Date(),
+        report: record.report,
+        recovered: true,
+        devcontainer: record.devcontainer,
+      });
+      recovered.push(c.sessionId);
+    }
+    const { removed } = await reapOrphans(recovered, { owner: this.owner });
+    this.metrics.reaped.inc({ reason: 'orphan' }, removed.length);
+    for (const name of removed) this.log.info(`reaped orphaned container ${name}`);
+    return { recovered, reaped: [...removed] };
+  }
+
+  /** Starts the idle/lifetime reaper. */
+  startReaper(): void {
+    this.#timer = setInterval(() => void this.expire(), this.config.reapIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Removes sessions past their idle timeout or maximum lifetime. */
+  async expire(now = Date.now()): Promise<string[]> {
+    const { idleTimeoutMs, maxLifetimeMs } = this.config;
+    const expired = [...this.#sessions.values()].filter(
+      (s) =>
+        (idleTimeoutMs > 0 && now - s.lastUsedAt.getTime() > idleTimeoutMs) ||
+        (maxLifetimeMs > 0 && now - s.createdAt.getTime() > maxLifetimeMs),
+    );
+    for (const s of expired) {
+      const idle = idleTimeoutMs > 0 && now - s.lastUsedAt.getTime() > idleTimeoutMs;
+      this.log.info(`removing session ${s.id}: ${idle ? 'idle timeout' : 'maximum lifetime'} reached`);
+      await this.remove(s.id).catch((error: unknown) => this.log.error(`could not remove ${s.id}`, { err: error }));
+      this.metrics.reaped.inc({ reason: idle ? 'idle' : 'lifetime' });
+    }
+    return expired.map((s) => s.id);
+  }
+
+  async #checkWorkdir(workdir: string): Promise<string> {
+    let real: string;
+    try {
+      real = await realpath(workdir);
+    } catch {
+      throw new ApiError(400, 'INVALID_INPUT', `workdir ${workdir} does not exist`);
+    }
+    const inside = this.#roots.some((root) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep));
+    if (!inside) {
+      throw new ApiError(403, 'PATH_NOT_ALLOWED', `workdir ${workdir} resolves outside the allowed roots`, {
+        hint: 'The operator lists allowed roots in AXO_SERVER_ROOTS.',
+      });
+    }
+    if (!(await stat(real)).isDirectory())
+      throw new ApiError(400, 'INVALID_INPUT', `workdir ${workdir} is not a directory`);
+    return real;
+  }
+
+  /** Clients may narrow the server's policy, never widen it. */
+  #narrowPolicy(r: CreateSessionRequest) {
+    const p = this.config.policy;
+    if (r.allowUntrustedImage && !p.allowUntrustedImage) deniedFlag('allowUntrustedImage');
+    if (r.allowPostCreate && !p.allowPostCreate) deniedFlag('allowPostCreate');
+    if (r.network === 'bridge' && p.network === 'none') throw deny('this server gives sessions no network');
+    if (r.requireLimits === false && p.requireResourceLimits) throw deny('this server requires resource limits');
+    if (
+      r.image !== undefined &&
+      r.image !== p.defaultImage &&
+      !p.trustedImages.includes(r.image) &&
+      !(p.allowUntrustedImage && r.allowUntrustedImage)
+    ) {
+      throw deny(
+        `image ${r.image} is not trusted by this server`,
+        `Trusted: ${[p.defaultImage, ...p.trustedImages].join(', ')}`,
+      );
+    }
+    if ((r.postCreate?.length ?? 0) > 0 && !(p.allowPostCreate && r.allowPostCreate)) {
+      throw deny(
+        'post-create commands are not allowed',
+        p.allowPostCreate ? 'Ask with allowPostCreate: true.' : undefined,
+      );
+    }
+    return {
+      ...p,
+      allowUntrustedImage: Boolean(p.allowUntrustedImage && r.allowUntrustedImage),
+      allowPostCreate: Boolean(p.allowPostCreate && r.allowPostCreate),
+      network: r.network ?? p.network,
+      requireResourceLimits: p.requireResourceLimits || Boolean(r.requireLimits),
+    };
+  }
+
+  /** Creates a session under policy; 403 for anything the server forbids. */
+  async create(r: CreateSessionRequest): Promise<ManagedSession> {
+    const policy = this.#narrowPolicy(r);
+    const workdir = await this.#checkWorkdir(r.workdir);
+    const id = r.id ?? `s-${randomBytes(5).toString('hex')}`;
+    if (this.#sessions.has(id) || this.#starting.has(id))
+      throw new ApiError(409, 'CONFLICT', `session ${id} already exists`);
+    if (this.#sessions.size + this.#starting.size >= this.config.maxSessions) {
+      throw new ApiError(429, 'TOO_MANY_SESSIONS', `this server runs at most ${this.config.maxSessions} sessions`, {
+        hint: 'Delete a session first.',
+      });
+    }
+    this.#starting.add(id);
+    try {
+      let request: DevcontainerRequest | undefined;
+      if (r.devcontainer) request = await readDevcontainer(workdir);
+      const sandbox = await SessionSandbox.start({
+        sessionId: id,
+        owner: this.owner,
+        workdir,
+        image: r.image ?? request?.image,
+        ports: [...new Set([...r.ports, ...(request?.forwardPorts ?? [])])],
+        env: { ...request?.containerEnv },
+        postCreate: [...(r.postCreate ?? []), ...(request?.postCreateCommands.map((c) => c.command) ?? [])],
+        policy,
+        provision: this.config.provisionTools.length > 0 ? { tools: this.config.provisionTools } : false,
+        logger: this.log,
+      });
+      const now = new Date();
+      const session: ManagedSession = {
+        id,
+        sandbox,
+        terminals: new TerminalRegistry({ container: sandbox.container }),
+        createdAt: now,
+        lastUsedAt: now,
+        report: sandbox.report,
+        recovered: false,
+        devcontainer: request && { file: request.file, ignored: request.ignored },
+      };
+      const record: StoredRecord = {
+        createdAt: now.toISOString(),
+        report: sandbox.report,
+        devcontainer: session.devcontainer,
+      };
+      await writeFile(this.#recordPath(id), JSON.stringify(record), { mode: 0o600 });
+      this.#sessions.set(id, session);
+      this.metrics.sessionsCreated.inc();
+      return session;
+    } catch (error) {
+      this.metrics.startFailures.inc({ code: AxoError.isInstance(error) ? error.code : 'UNKNOWN' });
+      throw error;
+    } finally {
+      this.#starting.delete(id);
+    }
+  }
+
+  /** The session, marked as used; 404 when unknown. */
+  use(id: string): ManagedSession {
+    const s = this.#sessions.get(id);
+    if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
+    s.lastUsedAt = new Date();
+    return s;
+  }
+
+  list(): ManagedSession[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Kills its terminals, removes its container and forgets it. */
+  async remove(id: string): Promise<void> {
+    const s = this.#sessions.get(id);
+    if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
+    this.#sessions.delete(id);
+    await s.terminals.killAll();
+    await s.sandbox.stop();
+    await rm(this.#recordPath(id), { force: true });
+  }
+
+  /** For shutdown: closes terminals; removes sessions only when configured to. */
+  async shutdown(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    const sessions = this.list();
+    await Promise.all(sessions.map((s) => s.terminals.killAll()));
+    if (this.config.stopSessionsOnShutdown) {
+      await removeSessions(
+        sessions.map((s) => s.id),
+        { owner: this.owner },
+      );
+      await Promise.all(sessions.map((s) => rm(this.#recordPath(s.id), { force: true })));
+    }
+  }
+}
+
+function deniedFlag(flag: string): never {
+  throw deny(`${flag} is not allowed by this server's policy`);
+}
+
+async function readDevcontainer(dir: string): Promise<DevcontainerRequest | undefined> {
+  for (const candidate of DEVCONTAINER_CANDIDATES) {
+    const text = await readFile(join(dir, candidate), 'utf8').catch(() => undefined);
+    if (text !== undefined) return parseDevcontainer(text, { file: candidate });
+  }
+  return undefined;
+}

@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { z } from 'zod';
+import type { SessionManager } from './sessions';
+
+/** Subprotocol a client must offer; browsers pass the token as `axo.token.<token>`. */
+export const WS_PROTOCOL = 'axo.v1';
+
+const clientMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('input'), data: z.string().max(1024 * 1024) }),
+  z.strictObject({ type: z.literal('resize'), cols: z.number().int(), rows: z.number().int() }),
+]);
+
+/**
+ * `GET /v1/sessions/:id/terminals/:terminalId/attach` (WebSocket). Client sends
+ * `{type:'input',data}` and `{type:'resize',cols,rows}`; server sends
+ * `{type:'output',data}` (the scrollback first) and `{type:'exit',exitCode}`.
+ */
+export function registerTerminalSocket(app: FastifyInstance, sessions: SessionManager): void {
+  app.get<{ Params: { id: string; terminalId: string } }>(
+    '/v1/sessions/:id/terminals/:terminalId/attach',
+    { websocket: true },
+    (socket: WebSocket, request) => {
+      const send = (message: object) => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+      };
+      let session: ReturnType<SessionManager['use']>;
+      try {
+        session = sessions.use(request.params.id);
+      } catch {
+        socket.close(4404, 'no such session');
+        return;
+      }
+      const terminal = session.terminals.get(request.params.terminalId);
+      if (!terminal) {
+        socket.close(4404, 'no such terminal');
+        return;
+      }
+      const output = terminal.onData((data) => send({ type: 'output', data }), { replay: true });
+      const exit = terminal.onExit(({ exitCode }) => {
+        send({ type: 'exit', exitCode });
+        socket.close(1000, 'terminal exited');
+      });
+      socket.on('message', (raw, isBinary) => {
+        session.lastUsedAt = new Date();
+        if (isBinary) return send({ type: 'error', message: 'send JSON text messages' });
+        let parsed: z.infer<typeof clientMessage>;
+        try {
+          parsed = clientMessage.parse(JSON.parse(raw.toString()));
+        } catch {
+          return send({
+            type: 'error',
+            message: 'expected {"type":"input","data"} or {"type":"resize","cols","rows"}',
+          });
+        }
+        try {
+          if (parsed.type === 'input') terminal.write(parsed.data);
+          else terminal.resize(parsed.cols, parsed.rows);
+        } catch (error) {
+          send({ type: 'error', message: (error as Error).message });
+        }
+      });
+      socket.on('close', () => {
+        output.dispose();
+        exit.dispose();
+      });
+    },
+  );
+}
