@@ -8,9 +8,14 @@ cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
 echo "bootstrap: node $(node --version), pnpm $(pnpm --version)"
 bash scripts/setup-podman.sh --debian "$@"
-# The CLI's terminal tests drive `axo shell` inside tmux.
-if ! command -v tmux >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null
-  echo "bootstrap: installed tmux"
+# Test tools: the CLI's terminal test drives `axo shell` in tmux; the server's web
+# terminal test drives Debian's Chromium (no browser download works here).
+missing=()
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "bootstrap: installed ${missing[*]}"
 fi
 pnpm install --frozen-lockfile

@@ -7,8 +7,9 @@ export default defineConfig(
   axoTsup({
     entry: { axo: 'src/main.ts' },
     dts: false,
-    noExternal: [/^@axo\//],
-    external: ['node-pty'],
+    // @axo/server stays external: `axo serve` loads it only when asked.
+    noExternal: [/^@axo\/(?!server)/],
+    external: ['node-pty', '@axo/server'],
     banner: { js: '#!/usr/bin/env node' },
     esbuildOptions(options) {
       options.conditions = ['@axo/source'];

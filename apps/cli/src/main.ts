@@ -139,13 +139,26 @@ image
 
 program
   .command('serve')
-  .description('start axo-server (HTTP + WebSocket API and web terminal)')
-  .allowUnknownOption()
+  .description('start axo-server: the HTTP + WebSocket API and web terminal (see apps/server)')
+  .option('--host <host>', 'address to listen on (default 127.0.0.1; env AXO_SERVER_HOST)')
+  .option('--port <port>', 'port (default 7878; env AXO_SERVER_PORT)')
+  .option('--root <dir>', 'allow session working directories under this directory (repeatable)', collect, [])
+  .addHelpText(
+    'after',
+    examples(['axo serve --root ~/src', 'AXO_TOKEN=$(openssl rand -hex 32) axo serve --host 0.0.0.0 --root /srv/work']),
+  )
   .action(
-    run(async () => {
-      throw new AxoError('NOT_FOUND', 'axo-server is not available in this version of axo', {
-        hint: 'It ships with apps/server; until then use the CLI or @axo/runtime directly.',
+    run(async (o: { host?: string; port?: string; root: string[] }) => {
+      const { main } = await import('@axo/server');
+      await main({
+        ...process.env,
+        ...(o.host !== undefined && { AXO_SERVER_HOST: o.host }),
+        ...(o.port !== undefined && { AXO_SERVER_PORT: o.port }),
+        ...(o.root.length > 0 && { AXO_SERVER_ROOTS: o.root.join(',') }),
       });
+      // The server runs until a signal stops it.
+      await new Promise(() => {});
+      return EXIT.ok;
     }),
   );
 

@@ -18,7 +18,7 @@ export const serverConfigSchema = z.strictObject({
   token: z.string().min(16, 'token must be at least 16 characters').optional(),
   /** Where the token, the instance id and session reports are kept. */
   stateDir: z.string().min(1),
-  /** Session working directories must resolve inside one of these. @default [] (none allowed) */
+  /** Session working directories must resolve inside one of these (comma-separated in the environment). @default [] (none allowed) */
   allowedRoots: z.array(z.string().min(1)).default([]),
   /** The server's sandbox policy: the most any client can get. */
   policy: sandboxPolicySchema.default(() => sandboxPolicySchema.parse({})),
@@ -78,7 +78,7 @@ const list = (s: string | undefined) =>
   s === undefined
     ? undefined
     : s
-        .split(/[,:]/)
+        .split(',')
         .map((x) => x.trim())
         .filter(Boolean);
 
@@ -93,7 +93,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     );
   }
   const e = parsed.data;
-  const stateHome = e.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  const stateHome = e.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
   const input: Record<string, unknown> = {
     host: e.AXO_SERVER_HOST,
     port: e.AXO_SERVER_PORT,

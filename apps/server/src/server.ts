@@ -104,6 +104,13 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
   });
   // The API speaks JSON only: anything else is 415, not a string body.
   app.removeContentTypeParser('text/plain');
+  // Many clients send a JSON content type on body-less requests (DELETE): that is no body.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, request, 404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),

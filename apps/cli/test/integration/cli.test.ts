@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABELS } from '@axo/podman-args';
@@ -192,6 +192,33 @@ describe.skipIf(!gate.ok)('axo CLI (built binary, real podman)', () => {
     expect(axo(['up', '--port', 'http']).code).toBe(2);
     expect(axo(['frobnicate']).code).toBe(2);
     expect(axo(['--help']).code).toBe(0);
+  });
+
+  it('serve starts axo-server, which answers and stops cleanly on SIGTERM', async () => {
+    using state = tempDir('axo-serve-');
+    const port = String(39_700 + (process.pid % 200));
+    const proc = spawn(process.execPath, [AXO, 'serve', '--port', port, '--root', state.path], {
+      env: { ...env, AXO_SERVER_STATE_DIR: state.path, AXO_SERVER_LOG_LEVEL: 'warn', AXO_SERVER_INSTANCE_ID: owner },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    let health: unknown;
+    for (let i = 0; i < 100 && health === undefined; i++) {
+      health = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.json(),
+        () => undefined,
+      );
+      if (health === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(health, stderr).toMatchObject({ status: 'ok' });
+    expect(stderr).toMatch(/generated an access token/);
+    expect((await fetch(`http://127.0.0.1:${port}/v1/sessions`)).status).toBe(401);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('image bootstrap builds a local image without a registry and makes it the trusted default', () => {

@@ -8,6 +8,7 @@ export const PAGE_HTML = `<!doctype html>
 <link rel="stylesheet" href="/assets/xterm.css">
 <style>
   :root { color-scheme: dark; font-family: system-ui, sans-serif; }
+  [hidden] { display: none !important; }
   body { margin: 0; background: #111; color: #ddd; display: flex; flex-direction: column; height: 100vh; }
   header { padding: .5rem 1rem; background: #1b1b1b; display: flex; gap: 1rem; align-items: center; }
   header h1 { font-size: 1rem; margin: 0; }
