@@ -25,8 +25,6 @@ export default defineConfig({
           // Real podman: container starts and package installs are slow on 2 cores.
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // Files share one podman; two at a time keeps the host responsive.
-          poolOptions: { forks: { maxForks: 2, minForks: 1 } },
         },
       },
     ],

@@ -51,11 +51,6 @@ export function parseDuration(text: string): number {
   return Math.round(ms);
 }
 
-/** Quotes argv into one shell command line. */
-export function shellJoin(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
-}
-
 /** Drops the `--` that separates a command from axo's own options. */
 export function commandArgs(argv: readonly string[]): string[] {
   return argv[0] === '--' ? argv.slice(1) : [...argv];

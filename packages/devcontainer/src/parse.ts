@@ -1,4 +1,4 @@
-import { AxoError } from '@axo/podman-args';
+import { AxoError, shellJoin } from '@axo/podman-args';
 import jsonc from 'jsonc-parser';
 import { z } from 'zod';
 
@@ -103,11 +103,6 @@ function position(text: string, offset: number): { line: number; column: number 
   const before = text.slice(0, offset);
   const line = before.split('\n').length;
   return { line, column: offset - before.lastIndexOf('\n') };
-}
-
-/** Quotes an exec-form command (`["npm", "ci"]`) as one shell command line. */
-function shellJoin(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
 }
 
 const asCommand = (value: string | string[]) => (typeof value === 'string' ? value : shellJoin(value));

@@ -38,6 +38,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'runSpecSchema',
     'sandboxPolicySchema',
     'sessionIdSchema',
+    'shellJoin',
     'workdirSchema',
   ]);
 });

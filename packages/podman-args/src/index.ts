@@ -43,5 +43,6 @@ export {
   sessionIdSchema,
   workdirSchema,
 } from './schemas';
+export { shellJoin } from './shell';
 export type { PodmanFailureKind } from './stderr';
 export { classifyPodmanFailure, extractConflictingPort, isCgroupError, isPortConflict } from './stderr';

@@ -45,24 +45,30 @@ export interface ExecResult<T extends string | Buffer = string> {
   readonly durationMs: number;
 }
 
+/**
+ * Collects output up to `cap` bytes in one buffer grown by doubling (never past the cap),
+ * so the result is a view with no final copy: peak memory stays near 1.5x what is kept.
+ */
 class CappedSink {
-  readonly chunks: Buffer[] = [];
+  #buf = Buffer.alloc(0);
   size = 0;
   truncated = false;
   constructor(readonly cap: number) {}
   push(chunk: Buffer): void {
-    const room = this.cap - this.size;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
+    const n = Math.min(this.cap - this.size, chunk.length);
+    if (n < chunk.length) this.truncated = true;
+    if (n <= 0) return;
+    if (this.size + n > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.cap, Math.max(this.size + n, 64 * 1024, this.#buf.length * 2)));
+      this.#buf.copy(grown, 0, 0, this.size);
+      this.#buf = grown;
     }
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    if (kept !== chunk) this.truncated = true;
-    this.chunks.push(kept);
-    this.size += kept.length;
+    // Copy: the chunk is a view into a buffer the next read overwrites.
+    chunk.copy(this.#buf, this.size, 0, n);
+    this.size += n;
   }
   value(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    return this.#buf.subarray(0, this.size);
   }
 }
 
@@ -85,14 +91,16 @@ export async function execInContainer(
   const cap = o.maxOutputBytes ?? Number.POSITIVE_INFINITY;
   const out = new CappedSink(cap);
   const err = new CappedSink(cap);
-  const child = podman.spawn(args, { stdin: o.stdin === undefined ? 'ignore' : 'pipe' });
-  child.stdout?.on('data', (chunk: Buffer) => {
-    out.push(chunk);
-    o.onStdout?.(chunk);
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    err.push(chunk);
-    o.onStderr?.(chunk);
+  const child = await podman.spawn(args, {
+    stdin: o.stdin === undefined ? 'ignore' : 'pipe',
+    onStdout: (chunk) => {
+      out.push(chunk);
+      o.onStdout?.(Buffer.from(chunk));
+    },
+    onStderr: (chunk) => {
+      err.push(chunk);
+      o.onStderr?.(Buffer.from(chunk));
+    },
   });
 
   if (o.stdin !== undefined && child.stdin) {
@@ -102,7 +110,7 @@ export async function execInContainer(
   }
 
   let killedBy: 'timeout' | 'abort' | undefined;
-  const finished = Promise.resolve(child).then(() => undefined);
+  const finished = child.exited.then(() => undefined);
   const kill = async (reason: 'timeout' | 'abort') => {
     if (killedBy) return;
     killedBy = reason;
@@ -116,7 +124,7 @@ export async function execInContainer(
   if (o.signal?.aborted) onAbort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const result = await child;
+  const result = await child.exited;
   if (timer) clearTimeout(timer);
   o.signal?.removeEventListener('abort', onAbort);
   rethrowIfMissing(podman.binary, result.cause);

@@ -1,7 +1,9 @@
-import type { Readable, Writable } from 'node:stream';
-import { AxoError } from '@axo/podman-args';
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { AxoError, shellJoin } from '@axo/podman-args';
 import { execa } from 'execa';
 import { INSTALL_HINT, PodmanError } from './errors';
+import { openOutputSocket } from './output-socket';
 
 /** The outcome of one podman invocation; a non-zero exit is data, not an exception. */
 export interface PodmanResult {
@@ -22,6 +24,15 @@ export interface PodmanRunOptions {
 export interface PodmanSpawnOptions {
   /** Pipe stdin (for input) or leave it closed. @default 'ignore' */
   readonly stdin?: 'pipe' | 'ignore';
+  /**
+   * Receives stdout as it arrives. The chunk is a view into a reused buffer: copy
+   * what you keep. Without it, stdout is discarded.
+   */
+  readonly onStdout?: (chunk: Buffer) => void;
+  /** Receives stderr likewise; with `combined`, stderr goes to `onStdout` instead. */
+  readonly onStderr?: (chunk: Buffer) => void;
+  /** Send stderr to the same place as stdout (in arrival order). @default false */
+  readonly combined?: boolean;
 }
 
 /** How a spawned podman process ended. */
@@ -32,12 +43,12 @@ export interface PodmanExit {
   readonly cause?: unknown;
 }
 
-/** A running podman process: streams plus a promise of its end (never rejects). */
-export interface PodmanProcess extends PromiseLike<PodmanExit> {
+/** A running podman process: its stdin, a kill switch, and how it ends. */
+export interface PodmanProcess {
   readonly stdin: Writable | null;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
-  kill(signal?: NodeJS.Signals): boolean;
+  /** Resolves (never rejects) once it has exited and all of its output was delivered. */
+  readonly exited: Promise<PodmanExit>;
+  kill(signal?: NodeJS.Signals): void;
 }
 
 /** The seam between axo and podman: tests swap the binary for a fault-injecting fake. */
@@ -46,17 +57,13 @@ export interface Podman {
   readonly binary: string;
   /** Runs podman to completion. Throws only when podman cannot be started at all. */
   run(args: readonly string[], options?: PodmanRunOptions): Promise<PodmanResult>;
-  /** Starts podman with streamed, unbuffered output. */
-  spawn(args: readonly string[], options?: PodmanSpawnOptions): PodmanProcess;
+  /** Starts podman with its output delivered to callbacks as it arrives. */
+  spawn(args: readonly string[], options?: PodmanSpawnOptions): Promise<PodmanProcess>;
 }
 
 export interface PodmanOptions {
   /** Path or name of the podman binary. @default 'podman' */
   readonly binary?: string;
-}
-
-function commandLine(binary: string, args: readonly string[]): string {
-  return [binary, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
 }
 
 function isMissingBinary(cause: unknown): boolean {
@@ -87,7 +94,7 @@ export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
       });
       rethrowIfMissing(binary, result.cause);
       return {
-        command: commandLine(binary, args),
+        command: shellJoin([binary, ...args]),
         exitCode: result.exitCode,
         signal: result.signal,
         stdout: result.stdout,
@@ -95,13 +102,32 @@ export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
         timedOut: result.timedOut,
       };
     },
-    spawn(args, options = {}) {
-      return execa(binary, args, {
-        buffer: false,
-        reject: false,
-        stdin: options.stdin ?? 'ignore',
-        encoding: 'buffer',
+    async spawn(args, options = {}) {
+      // node's spawn, not execa: the child's stdout and stderr are sockets we created.
+      const out = await openOutputSocket((chunk) => options.onStdout?.(chunk));
+      const err = options.combined ? out : await openOutputSocket((chunk) => options.onStderr?.(chunk));
+      const child = spawn(binary, args, { stdio: [options.stdin ?? 'ignore', out.childEnd, err.childEnd] });
+      // Our copies of the child's ends must close, or the readers never see the end.
+      out.childEnd.destroy();
+      err.childEnd.destroy();
+      const exited = new Promise<PodmanExit>((resolve) => {
+        child.once('error', (cause) => resolve({ exitCode: undefined, signal: undefined, cause }));
+        child.once('exit', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));
       });
+      const drained = Promise.all([out.drained, err.drained]).catch(() => undefined);
+      // Output normally ends with the process; a stray grandchild holding the socket
+      // open must not hold the caller forever.
+      const done = exited.then(async (exit) => {
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        return exit;
+      });
+      return {
+        stdin: child.stdin,
+        exited: done,
+        kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+          child.kill(signal);
+        },
+      };
     },
   };
 }

@@ -98,10 +98,10 @@ export class TaskRegistry {
       workdir: o.cwd,
       user: o.user,
     });
-    const child = this.podman.spawn(args);
-    child.stdout?.on('data', (chunk: Buffer) => ring.push(chunk));
-    // podman's own complaints (container gone, bad workdir) land in the log too.
-    child.stderr?.on('data', (chunk: Buffer) => ring.push(chunk));
+    // stdout and stderr share one socket (arrival order kept); podman's own complaints
+    // (container gone, bad workdir) land in the log too. The ring copies each chunk.
+    const started = this.podman.spawn(args, { combined: true, onStdout: (chunk) => ring.push(chunk) });
+    let killRequested = false;
     const entry: TaskEntry = {
       id,
       command,
@@ -113,26 +113,34 @@ export class TaskRegistry {
       killed: false,
       error: undefined,
       endedAt: undefined,
-      kill: () => child.kill('SIGKILL'),
-      done: Promise.resolve(child).then((result) => {
-        entry.endedAt = new Date();
-        const spawnError = result.cause as { code?: string; message?: string } | undefined;
-        if (spawnError?.code === 'ENOENT') {
-          entry.status = 'failed';
-          entry.error = `podman was not found (tried "${this.podman.binary}")`;
-        } else if (result.exitCode === 125 && !entry.killed) {
-          const said = ring.text().trim().split('\n').at(-1) ?? '';
-          const kind = classifyPodmanFailure(said);
-          entry.status = 'failed';
-          entry.error =
-            kind === 'no-such-container' || kind === 'container-not-running'
-              ? `session container ${this.container} is not running: ${said}`
-              : `podman could not run the task: ${said}`;
-        } else {
-          entry.status = 'exited';
-          entry.exitCode = result.exitCode ?? (entry.killed ? 137 : null);
-        }
-      }),
+      kill: () => {
+        killRequested = true;
+        void started.then((child) => child.kill('SIGKILL'));
+      },
+      done: started
+        .then((child) => {
+          if (killRequested) child.kill('SIGKILL');
+          return child.exited;
+        })
+        .then((result) => {
+          entry.endedAt = new Date();
+          const spawnError = result.cause as { code?: string; message?: string } | undefined;
+          if (spawnError?.code === 'ENOENT') {
+            entry.status = 'failed';
+            entry.error = `podman was not found (tried "${this.podman.binary}")`;
+          } else if (result.exitCode === 125 && !entry.killed) {
+            const said = ring.text().trim().split('\n').at(-1) ?? '';
+            const kind = classifyPodmanFailure(said);
+            entry.status = 'failed';
+            entry.error =
+              kind === 'no-such-container' || kind === 'container-not-running'
+                ? `session container ${this.container} is not running: ${said}`
+                : `podman could not run the task: ${said}`;
+          } else {
+            entry.status = 'exited';
+            entry.exitCode = result.exitCode ?? (entry.killed ? 137 : null);
+          }
+        }),
     };
     this.#tasks.set(id, entry);
     return id;

@@ -1,6 +1,7 @@
+import { shellJoin } from '@axo/podman-args';
 import { PtyTerminal } from '@axo/pty';
 import { loadSettings } from '../config';
-import { attachSession, commandArgs, shellJoin } from '../session';
+import { attachSession, commandArgs } from '../session';
 
 const LOGIN_SHELL = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
 
