@@ -268,6 +268,11 @@ describe.skipIf(!gate.ok || !hasTmux)('axo shell in a real terminal (tmux)', () 
     tmux('send-keys', '-t', 'main', 'echo inside-$((6*7)); stty size', 'Enter');
     await waitForPane(/inside-42/);
     expect(pane()).toMatch(/^30 100$|^29 100$/m);
+    // The session follows the window: resize it, ask again.
+    tmux('resize-window', '-t', 'main', '-x', '120', '-y', '40');
+    await new Promise((r) => setTimeout(r, 500));
+    tmux('send-keys', '-t', 'main', 'clear; stty size', 'Enter');
+    await waitForPane(/^(40|39) 120\s*$/m);
     tmux('send-keys', '-t', 'main', 'exit 5', 'Enter');
     // Keys typed before axo has exited would go to the closing session: wait for the host prompt.
     await waitForPane(/exit 5\n#\s*$/);

@@ -123,6 +123,19 @@ describe.skipIf(!gate.ok)('axo-server lifecycle (real podman)', () => {
     expect(containersByLabel(`${LABELS.owner}=${owner}`)).toEqual([]);
   });
 
+  it('removes its sessions on shutdown when configured to', async () => {
+    const t = await startTestServer({ stopSessionsOnShutdown: true });
+    try {
+      await t.api('POST', '/v1/sessions', { id: 'gone', workdir: t.workdir('gone') });
+      await t.api('POST', '/v1/sessions/gone/terminals', {});
+      expect(containersByLabel(`${LABELS.owner}=${t.owner}`)).toEqual(['axo-ses-gone']);
+      await t.server.close();
+      expect(containersByLabel(`${LABELS.owner}=${t.owner}`)).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('removes sessions past their idle timeout', async () => {
     const t = await startTestServer({ idleTimeoutMs: 1500, reapIntervalMs: 250 });
     try {
