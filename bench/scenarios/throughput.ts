@@ -32,7 +32,7 @@ export const throughput: Scenario = {
         let bytes = 0;
         const taken = await time(() =>
           sandbox.exec(['sh', '-c', FLOOD], {
-            maxOutputBytes: 1,
+            maxOutputBytes: 0,
             onStdout: (c) => {
               bytes += c.length;
             },

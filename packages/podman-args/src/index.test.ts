@@ -28,6 +28,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'hostIpSchema',
     'imageRefSchema',
     'isCgroupError',
+    'isContainerGone',
     'isPortConflict',
     'ownerIdSchema',
     'parseInput',

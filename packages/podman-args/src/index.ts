@@ -45,4 +45,10 @@ export {
 } from './schemas';
 export { shellJoin } from './shell';
 export type { PodmanFailureKind } from './stderr';
-export { classifyPodmanFailure, extractConflictingPort, isCgroupError, isPortConflict } from './stderr';
+export {
+  classifyPodmanFailure,
+  extractConflictingPort,
+  isCgroupError,
+  isContainerGone,
+  isPortConflict,
+} from './stderr';

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { classifyPodmanFailure, extractConflictingPort, isCgroupError, isPortConflict } from './stderr';
+import {
+  classifyPodmanFailure,
+  extractConflictingPort,
+  isCgroupError,
+  isContainerGone,
+  isPortConflict,
+} from './stderr';
 
 const PODMAN_PORT_IN_USE = 'Error: cannot listen on the TCP port: listen tcp4 :3111: bind: address already in use';
 
@@ -56,5 +62,15 @@ describe('classifyPodmanFailure', () => {
     ['Error: something else', 'unknown'],
   ])('%s -> %s', (stderr, kind) => {
     expect(classifyPodmanFailure(stderr)).toBe(kind);
+  });
+});
+
+describe('isContainerGone', () => {
+  it('is true for a missing or stopped container only', () => {
+    expect(isContainerGone('Error: no container with name or ID "axo-ses-1" found: no such container')).toBe(true);
+    expect(
+      isContainerGone('Error: can only create exec sessions on running containers: container state improper'),
+    ).toBe(true);
+    expect(isContainerGone('Error: executable file `x` not found in $PATH')).toBe(false);
   });
 });

@@ -64,3 +64,9 @@ export function classifyPodmanFailure(stderr: string): PodmanFailureKind {
   if (isCgroupError(stderr)) return 'cgroup';
   return 'unknown';
 }
+
+/** True when podman failed because the container does not exist or is not running. */
+export function isContainerGone(stderr: string): boolean {
+  const kind = classifyPodmanFailure(stderr);
+  return kind === 'no-such-container' || kind === 'container-not-running';
+}

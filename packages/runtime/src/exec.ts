@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { buildExecArgs, classifyPodmanFailure, EXEC_TAG_ENV, envSchema, parseInput } from '@axo/podman-args';
+import { buildExecArgs, EXEC_TAG_ENV, envSchema, isContainerGone, parseInput, shellJoin } from '@axo/podman-args';
 import { z } from 'zod';
 import { PodmanError } from './errors';
 import { newId } from './ids';
@@ -18,8 +18,11 @@ export const execOptionsSchema = z.strictObject({
   cwd: z.string().optional(),
   /** User to run as (`name`, `uid` or `uid:gid`). */
   user: z.string().optional(),
-  /** Keep at most this many bytes of each of stdout and stderr; the rest is read and dropped. */
-  maxOutputBytes: z.number().int().positive().optional(),
+  /**
+   * Keep at most this many bytes of each of stdout and stderr; the rest is read and dropped.
+   * 0 keeps nothing (with `onStdout`/`onStderr`, to only stream).
+   */
+  maxOutputBytes: z.number().int().min(0).optional(),
   /** `utf8` gives strings, `buffer` gives Buffers (binary-safe). @default 'utf8' */
   encoding: z.enum(['utf8', 'buffer']).default('utf8'),
   /** Aborting kills the command like a timeout does. */
@@ -130,18 +133,15 @@ export async function execInContainer(
   rethrowIfMissing(podman.binary, result.cause);
 
   const stderr = err.value();
-  if (!killedBy && result.exitCode === 125) {
-    const kind = classifyPodmanFailure(stderr.toString('utf8'));
-    if (kind === 'no-such-container' || kind === 'container-not-running') {
-      throw new PodmanError('NOT_FOUND', `session container ${container} is not running`, {
-        command: `podman ${args.join(' ')}`,
-        exitCode: 125,
-        signal: undefined,
-        stderr: stderr.toString('utf8'),
-        timedOut: false,
-        hint: 'Start the session again (SessionSandbox.start) or check `podman ps -a`.',
-      });
-    }
+  if (!killedBy && result.exitCode === 125 && isContainerGone(stderr.toString('utf8'))) {
+    throw new PodmanError('NOT_FOUND', `session container ${container} is not running`, {
+      command: shellJoin(['podman', ...args]),
+      exitCode: 125,
+      signal: undefined,
+      stderr: stderr.toString('utf8'),
+      timedOut: false,
+      hint: 'Start the session again (SessionSandbox.start) or check `podman ps -a`.',
+    });
   }
   const decode = (b: Buffer) => (o.encoding === 'buffer' ? b : b.toString('utf8'));
   return {

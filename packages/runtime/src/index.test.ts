@@ -16,7 +16,6 @@ it('exposes exactly the reviewed public surface', async () => {
     'ensurePodman',
     'execOptionsSchema',
     'listSessions',
-    'reapOptionsSchema',
     'reapOrphans',
     'removeSessions',
     'sessionsOptionsSchema',

@@ -19,8 +19,8 @@ export type {
 export { createPodman } from './podman';
 export type { PackageManager, ProvisionReport } from './provision';
 export { DEFAULT_DEV_TOOLS } from './provision';
-export type { ReapOptions, ReapResult } from './reap';
-export { reapOptionsSchema, reapOrphans } from './reap';
+export type { ReapResult } from './reap';
+export { reapOrphans } from './reap';
 export type { HardeningReport, PostCreateOutcome } from './report';
 export type { AttachOptions, StartOptions } from './sandbox';
 export { attachOptionsSchema, SessionSandbox, startOptionsSchema } from './sandbox';

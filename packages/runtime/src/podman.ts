@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { AxoError, shellJoin } from '@axo/podman-args';
 import { execa } from 'execa';
+import { z } from 'zod';
 import { INSTALL_HINT, PodmanError } from './errors';
 import { openOutputSocket } from './output-socket';
 
@@ -66,7 +67,13 @@ export interface PodmanOptions {
   readonly binary?: string;
 }
 
-function isMissingBinary(cause: unknown): boolean {
+/** Validates the `podman` option every runtime function takes. */
+export const podmanSeamSchema = z.custom<Podman | PodmanOptions>((v) => v === undefined || typeof v === 'object', {
+  message: 'podman must be a Podman seam or { binary }',
+});
+
+/** True when `cause` says the podman binary does not exist. */
+export function isMissingBinary(cause: unknown): boolean {
   return typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === 'ENOENT';
 }
 

@@ -1,21 +1,6 @@
-import {
-  buildPsArgs,
-  buildRmArgs,
-  DEFAULT_OWNER,
-  ownerIdSchema,
-  parseInput,
-  parseManagedContainers,
-} from '@axo/podman-args';
-import { z } from 'zod';
-import { assertOk, createPodman, type Podman, type PodmanOptions } from './podman';
-
-export const reapOptionsSchema = z.strictObject({
-  /** Only containers of this owner are considered. @default 'default' */
-  owner: ownerIdSchema.default(DEFAULT_OWNER),
-  podman: z.custom<Podman | PodmanOptions>((v) => v === undefined || typeof v === 'object').optional(),
-});
-
-export type ReapOptions = z.input<typeof reapOptionsSchema>;
+import { buildRmArgs, parseInput } from '@axo/podman-args';
+import { assertOk, createPodman } from './podman';
+import { queryContainers, type SessionsOptions, sessionsOptionsSchema } from './sessions';
 
 export interface ReapResult {
   /** Container names removed. */
@@ -31,13 +16,11 @@ const BATCH = 64;
  * containers carrying our labels (and named exactly for their session) are considered;
  * podman removes each batch in parallel.
  */
-export async function reapOrphans(knownIds: Iterable<string>, options: ReapOptions = {}): Promise<ReapResult> {
-  const o = parseInput(reapOptionsSchema, options, 'reap options');
+export async function reapOrphans(knownIds: Iterable<string>, options: SessionsOptions = {}): Promise<ReapResult> {
+  const o = parseInput(sessionsOptionsSchema, options, 'reap options');
   const podman = createPodman(o.podman);
   const known = new Set(knownIds);
-  const listed = await podman.run(buildPsArgs({ owner: o.owner }), { timeoutMs: 60_000 });
-  assertOk(listed, 'PODMAN_FAILED', 'cannot list session containers');
-  const ours = parseManagedContainers(listed.stdout).filter((c) => c.owner === o.owner);
+  const ours = await queryContainers(podman, o.owner);
   const orphans = ours.filter((c) => !known.has(c.sessionId)).map((c) => c.name);
   const batches: string[][] = [];
   for (let i = 0; i < orphans.length; i += BATCH) batches.push(orphans.slice(i, i + BATCH));

@@ -1,7 +1,6 @@
 import { realpath, stat } from 'node:fs/promises';
 import {
   AxoError,
-  buildPsArgs,
   buildRmArgs,
   containerName,
   DEFAULT_OWNER,
@@ -11,9 +10,10 @@ import {
   type ManagedContainer,
   ownerIdSchema,
   parseInput,
-  parseManagedContainers,
   portSchema,
+  type ResolvedImage,
   resolveImage,
+  type SandboxPolicy,
   sandboxPolicySchema,
   sessionIdSchema,
   workdirSchema,
@@ -22,15 +22,13 @@ import { z } from 'zod';
 import { type ExecOptions, type ExecResult, execInContainer } from './exec';
 import { withKeyedLock } from './keyed-lock';
 import { type SandboxLogger, silentLogger } from './logger';
-import { assertOk, createPodman, type Podman, type PodmanOptions } from './podman';
+import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 import { DEFAULT_DEV_TOOLS, type ProvisionReport, provision } from './provision';
 import type { HardeningReport, PostCreateOutcome } from './report';
+import { queryContainers } from './sessions';
 import { createContainer } from './start';
 import { type SpawnTaskOptions, type TaskInfo, type TaskLog, TaskRegistry } from './tasks';
 
-const podmanSeamSchema = z.custom<Podman | PodmanOptions>((v) => v === undefined || typeof v === 'object', {
-  message: 'podman must be a Podman seam or { binary }',
-});
 const loggerSchema = z.custom<SandboxLogger>(
   (v) => typeof v === 'object' && v !== null && typeof (v as SandboxLogger).warn === 'function',
   { message: 'logger must have info and warn methods' },
@@ -55,7 +53,7 @@ export const startOptionsSchema = z.strictObject({
   /** The repository's post-create commands; run only when the policy allows. @default [] */
   postCreate: z.array(z.string()).default([]),
   /** The sandbox policy (secure defaults). */
-  policy: z.unknown().optional(),
+  policy: sandboxPolicySchema.default(() => sandboxPolicySchema.parse({})),
   /** Dev tools to ensure, or `false` to skip provisioning. @default { tools: DEFAULT_DEV_TOOLS } */
   provision: z
     .union([
@@ -101,9 +99,7 @@ async function resolveWorkdir(dir: string): Promise<string> {
 }
 
 async function findSession(podman: Podman, sessionId: string, owner: string): Promise<ManagedContainer | undefined> {
-  const result = await podman.run(buildPsArgs({ sessionId, owner }), { timeoutMs: 30_000 });
-  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
-  return parseManagedContainers(result.stdout).find((c) => c.owner === owner);
+  return (await queryContainers(podman, owner, sessionId))[0];
 }
 
 /** A session's hardened container, and the commands, tasks and reports that go with it. */
@@ -116,20 +112,23 @@ export class SessionSandbox {
   readonly owner: string;
   /** Host working directory (also the path inside the container). */
   readonly root: string;
-  /** What protection applied; undefined for a sandbox made with `attach`. */
-  readonly report: HardeningReport | undefined;
   readonly #podman: Podman;
   readonly #tasks: TaskRegistry;
   #stopped: Promise<void> | undefined;
+  #report: HardeningReport | undefined;
 
-  private constructor(podman: Podman, c: { sessionId: string; owner: string; root: string }, report?: HardeningReport) {
+  private constructor(podman: Podman, c: { sessionId: string; owner: string; root: string }) {
     this.#podman = podman;
     this.sessionId = c.sessionId;
     this.owner = c.owner;
     this.root = c.root;
     this.container = containerName(c.sessionId);
-    this.report = report;
     this.#tasks = new TaskRegistry(podman, this.container);
+  }
+
+  /** What protection applied; undefined for a sandbox made with `attach`. */
+  get report(): HardeningReport | undefined {
+    return this.#report;
   }
 
   /**
@@ -138,149 +137,20 @@ export class SessionSandbox {
    */
   static async start(options: StartOptions): Promise<SessionSandbox> {
     const o = parseInput(startOptionsSchema, options, 'start options');
-    const policy = parseInput(sandboxPolicySchema, o.policy ?? {}, 'sandbox policy');
     const podman = createPodman(o.podman);
     const workdir = await resolveWorkdir(o.workdir);
-    const image = resolveImage(o.image, policy);
+    const image = resolveImage(o.image, o.policy);
     const name = containerName(o.sessionId);
     return withKeyedLock(`${podman.binary}\0${name}`, async () => {
       const started = performance.now();
-      const ctx = { sessionId: o.sessionId, owner: o.owner, root: workdir };
-      const common = {
-        sessionId: o.sessionId,
-        container: name,
-        owner: o.owner,
-        workdir,
-        network: policy.network,
-        capabilitiesDropped: DROPPED_CAPS,
-        noNewPrivileges: true,
-      };
-      const provisionIn = (sandbox: SessionSandbox) =>
-        o.provision === false
-          ? Promise.resolve(disabledProvisioning('turned off'))
-          : provision((argv, opts) => sandbox.exec(argv, { ...opts, encoding: 'utf8' }), {
-              tools: o.provision.tools,
-              timeoutMs: o.provision.timeoutMs,
-              network: policy.network,
-              logger: o.logger,
-            });
-
-      if (o.reattach) {
-        const existing = await findSession(podman, o.sessionId, o.owner);
-        if (existing?.state === 'running') {
-          if (existing.workdir !== workdir) {
-            throw new AxoError(
-              'START_FAILED',
-              `session ${o.sessionId} is running over ${existing.workdir}, not ${workdir}`,
-              {
-                hint: 'Reattach with the same workdir, or start without reattach to replace it.',
-              },
-            );
-          }
-          o.logger.info(`reattached to running session container ${name}`);
-          const sandbox = new SessionSandbox(podman, ctx);
-          // Post-create commands ran when the container was made; tools are only checked.
-          const provisioning = await provisionIn(sandbox);
-          return new SessionSandbox(podman, ctx, {
-            ...common,
-            reattached: true,
-            image: { requested: image.requested, used: existing.image },
-            limits: { requested: policy.limits, applied: 'unknown' },
-            ports: {
-              requested: o.ports,
-              published: existing.ports.map((p) => ({ hostIp: p.hostIp, port: p.hostPort })),
-              dropped: [],
-            },
-            postCreate: [],
-            provisioning,
-            warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
-            durationMs: Math.round(performance.now() - started),
-          });
-        }
-      }
-
-      const warnings: string[] = [];
-      if (image.warning) {
-        warnings.push(image.warning);
-        o.logger.warn(image.warning);
-      }
-      const created = await createContainer({
-        podman,
-        spec: {
-          sessionId: o.sessionId,
-          owner: o.owner,
-          workdir,
-          image: image.image,
-          network: policy.network,
-          publishHost: o.publishHost,
-          env: o.env,
-        },
-        ports: policy.network === 'none' ? [] : o.ports,
-        policy,
-        timeoutMs: o.startTimeoutMs,
-        logger: o.logger,
-        mayReplace: async () => {
-          // Replace only a container that carries our labels for this very session and owner.
-          const existing = await findSession(podman, o.sessionId, o.owner);
-          return existing !== undefined;
-        },
-      });
-      warnings.push(...created.warnings);
-      const sandbox = new SessionSandbox(podman, ctx);
-
-      const provisioning = await provisionIn(sandbox);
-      if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
-
-      const postCreate: PostCreateOutcome[] = [];
-      if (o.postCreate.length > 0 && !policy.allowPostCreate) {
-        const message =
-          `skipped ${o.postCreate.length} post-create command(s) from the repository: they are not run ` +
-          'automatically. Set allowPostCreate in the policy to run them.';
-        warnings.push(message);
-        o.logger.warn(message);
-        for (const command of o.postCreate) postCreate.push({ command, status: 'skipped', exitCode: null });
-      } else {
-        for (const command of o.postCreate) {
-          o.logger.info(`running post-create command: ${command}`);
-          const r = await sandbox.exec(['sh', '-c', command], { timeoutMs: o.postCreateTimeoutMs });
-          const status = r.timedOut ? 'timed-out' : r.exitCode === 0 ? 'ok' : 'failed';
-          postCreate.push({ command, status, exitCode: r.exitCode });
-          if (status !== 'ok') {
-            const message = `post-create command ${status === 'timed-out' ? 'timed out' : `failed (exit ${r.exitCode})`}: ${command}${r.stderr.trim() ? `: ${r.stderr.trim().slice(-500)}` : ''}`;
-            warnings.push(message);
-            o.logger.warn(message);
-          }
-        }
-      }
-
-      const requestedPorts = [...new Set(o.ports)];
-      const networkDropped =
-        policy.network === 'none' ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' })) : [];
-      const hostIp = o.publishHost ?? '127.0.0.1';
-      const report: HardeningReport = {
-        ...common,
-        reattached: false,
-        image: {
-          requested: image.requested,
-          used: image.image,
-          ...(image.warning && { refusedReason: image.warning }),
-        },
-        limits: {
-          requested: policy.limits,
-          applied: created.limitsApplied,
-          ...(created.limitsDroppedReason && { droppedReason: created.limitsDroppedReason }),
-        },
-        ports: {
-          requested: requestedPorts,
-          published: created.published.map((port) => ({ hostIp, port })),
-          dropped: [...networkDropped, ...created.dropped],
-        },
-        postCreate,
-        provisioning,
-        warnings,
-        durationMs: Math.round(performance.now() - started),
-      };
-      return new SessionSandbox(podman, ctx, report);
+      const sandbox = new SessionSandbox(podman, { sessionId: o.sessionId, owner: o.owner, root: workdir });
+      const existing = o.reattach ? await findSession(podman, o.sessionId, o.owner) : undefined;
+      const report =
+        existing?.state === 'running'
+          ? await reattachTo(sandbox, existing, image, o)
+          : await createIn(sandbox, podman, image, o);
+      sandbox.#report = { ...report, durationMs: Math.round(performance.now() - started) };
+      return sandbox;
     });
   }
 
@@ -347,6 +217,151 @@ export class SessionSandbox {
     })();
     return this.#stopped;
   }
+}
+
+type StartInput = z.output<typeof startOptionsSchema>;
+type ReportBody = Omit<HardeningReport, 'durationMs'>;
+
+function commonReport(sandbox: SessionSandbox, policy: SandboxPolicy) {
+  return {
+    sessionId: sandbox.sessionId,
+    container: sandbox.container,
+    owner: sandbox.owner,
+    workdir: sandbox.root,
+    network: policy.network,
+    capabilitiesDropped: DROPPED_CAPS,
+    noNewPrivileges: true,
+  };
+}
+
+function provisionIn(sandbox: SessionSandbox, o: StartInput): Promise<ProvisionReport> {
+  if (o.provision === false) return Promise.resolve(disabledProvisioning('turned off'));
+  return provision((argv, opts) => sandbox.exec(argv, { ...opts, encoding: 'utf8' }), {
+    tools: o.provision.tools,
+    timeoutMs: o.provision.timeoutMs,
+    network: o.policy.network,
+    logger: o.logger,
+  });
+}
+
+/** Reuses a running container: tools are checked; post-create commands ran when it was made. */
+async function reattachTo(
+  sandbox: SessionSandbox,
+  existing: ManagedContainer,
+  image: ResolvedImage,
+  o: StartInput,
+): Promise<ReportBody> {
+  if (existing.workdir !== sandbox.root) {
+    throw new AxoError(
+      'START_FAILED',
+      `session ${o.sessionId} is running over ${existing.workdir}, not ${sandbox.root}`,
+      {
+        hint: 'Reattach with the same workdir, or start without reattach to replace it.',
+      },
+    );
+  }
+  o.logger.info(`reattached to running session container ${sandbox.container}`);
+  const provisioning = await provisionIn(sandbox, o);
+  return {
+    ...commonReport(sandbox, o.policy),
+    reattached: true,
+    image: { requested: image.requested, used: existing.image },
+    limits: { requested: o.policy.limits, applied: 'unknown' },
+    ports: {
+      requested: o.ports,
+      published: existing.ports.map((p) => ({ hostIp: p.hostIp, port: p.hostPort })),
+      dropped: [],
+    },
+    postCreate: [],
+    provisioning,
+    warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
+  };
+}
+
+/** Creates the container, provisions it and runs the post-create commands the policy allows. */
+async function createIn(
+  sandbox: SessionSandbox,
+  podman: Podman,
+  image: ResolvedImage,
+  o: StartInput,
+): Promise<ReportBody> {
+  const { policy } = o;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    o.logger.warn(message);
+  };
+  if (image.warning) warn(image.warning);
+  const created = await createContainer({
+    podman,
+    spec: {
+      sessionId: o.sessionId,
+      owner: o.owner,
+      workdir: sandbox.root,
+      image: image.image,
+      network: policy.network,
+      publishHost: o.publishHost,
+      env: o.env,
+    },
+    ports: policy.network === 'none' ? [] : o.ports,
+    policy,
+    timeoutMs: o.startTimeoutMs,
+    logger: o.logger,
+    // Replace only a container that carries our labels for this very session and owner.
+    mayReplace: async () => (await findSession(podman, o.sessionId, o.owner)) !== undefined,
+  });
+  warnings.push(...created.warnings);
+
+  const provisioning = await provisionIn(sandbox, o);
+  if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
+
+  const postCreate: PostCreateOutcome[] = [];
+  if (o.postCreate.length > 0 && !policy.allowPostCreate) {
+    warn(
+      `skipped ${o.postCreate.length} post-create command(s) from the repository: they are not run ` +
+        'automatically. Set allowPostCreate in the policy to run them.',
+    );
+    for (const command of o.postCreate) postCreate.push({ command, status: 'skipped', exitCode: null });
+  } else {
+    for (const command of o.postCreate) {
+      o.logger.info(`running post-create command: ${command}`);
+      const r = await sandbox.exec(['sh', '-c', command], { timeoutMs: o.postCreateTimeoutMs });
+      const status = r.timedOut ? 'timed-out' : r.exitCode === 0 ? 'ok' : 'failed';
+      postCreate.push({ command, status, exitCode: r.exitCode });
+      if (status !== 'ok') {
+        const said = r.stderr.trim() ? `: ${r.stderr.trim().slice(-500)}` : '';
+        warn(
+          `post-create command ${status === 'timed-out' ? 'timed out' : `failed (exit ${r.exitCode})`}: ${command}${said}`,
+        );
+      }
+    }
+  }
+
+  const requestedPorts = [...new Set(o.ports)];
+  const hostIp = o.publishHost ?? '127.0.0.1';
+  return {
+    ...commonReport(sandbox, policy),
+    reattached: false,
+    image: { requested: image.requested, used: image.image, ...(image.warning && { refusedReason: image.warning }) },
+    limits: {
+      requested: policy.limits,
+      applied: created.limitsApplied,
+      ...(created.limitsDroppedReason && { droppedReason: created.limitsDroppedReason }),
+    },
+    ports: {
+      requested: requestedPorts,
+      published: created.published.map((port) => ({ hostIp, port })),
+      dropped: [
+        ...(policy.network === 'none'
+          ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
+          : []),
+        ...created.dropped,
+      ],
+    },
+    postCreate,
+    provisioning,
+    warnings,
+  };
 }
 
 function disabledProvisioning(detail: string): ProvisionReport {

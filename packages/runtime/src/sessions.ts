@@ -10,25 +10,28 @@ import {
   sessionIdSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
-import { assertOk, createPodman, type Podman, type PodmanOptions } from './podman';
+import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 
 export const sessionsOptionsSchema = z.strictObject({
   /** @default 'default' */
   owner: ownerIdSchema.default(DEFAULT_OWNER),
-  podman: z.custom<Podman | PodmanOptions>((v) => v === undefined || typeof v === 'object').optional(),
+  podman: podmanSeamSchema.optional(),
 });
 
 export type SessionsOptions = z.input<typeof sessionsOptionsSchema>;
 
+/** The one query for our containers: by label, owner (and session), exact names only. */
+export async function queryContainers(podman: Podman, owner: string, sessionId?: string): Promise<ManagedContainer[]> {
+  const result = await podman.run(buildPsArgs({ owner, sessionId }), { timeoutMs: 60_000 });
+  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
+  return parseManagedContainers(result.stdout).filter((c) => c.owner === owner);
+}
+
 /** Every session container of an owner, whatever its state, newest first. */
 export async function listSessions(options: SessionsOptions = {}): Promise<ManagedContainer[]> {
   const o = parseInput(sessionsOptionsSchema, options, 'session options');
-  const podman = createPodman(o.podman);
-  const result = await podman.run(buildPsArgs({ owner: o.owner }), { timeoutMs: 60_000 });
-  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
-  return parseManagedContainers(result.stdout)
-    .filter((c) => c.owner === o.owner)
-    .sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+  const found = await queryContainers(createPodman(o.podman), o.owner);
+  return found.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
 }
 
 /**
@@ -37,10 +40,11 @@ export async function listSessions(options: SessionsOptions = {}): Promise<Manag
  */
 export async function removeSessions(sessionIds: readonly string[], options: SessionsOptions = {}): Promise<string[]> {
   const ids = sessionIds.map((id) => parseInput(sessionIdSchema, id, 'session id'));
-  const existing = new Set((await listSessions(options)).map((c) => c.sessionId));
+  const o = parseInput(sessionsOptionsSchema, options, 'session options');
+  const podman = createPodman(o.podman);
+  const existing = new Set((await queryContainers(podman, o.owner)).map((c) => c.sessionId));
   const targets = ids.filter((id) => existing.has(id));
   if (targets.length === 0) return [];
-  const podman = createPodman(options.podman);
   const result = await podman.run(buildRmArgs(targets.map(containerName)), { timeoutMs: 120_000 });
   assertOk(result, 'PODMAN_FAILED', `cannot remove ${targets.join(', ')}`);
   return targets;

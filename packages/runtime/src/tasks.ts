@@ -2,16 +2,16 @@ import {
   AxoError,
   ByteRing,
   buildExecArgs,
-  classifyPodmanFailure,
   EXEC_TAG_ENV,
   envSchema,
+  isContainerGone,
   parseInput,
   type RingSlice,
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { newId } from './ids';
 import { killTaggedUntilExit } from './kill';
-import type { Podman } from './podman';
+import { isMissingBinary, type Podman } from './podman';
 
 /** Default size of a task's output ring. */
 export const DEFAULT_TASK_LOG_BYTES = 64 * 1024;
@@ -101,7 +101,6 @@ export class TaskRegistry {
     // stdout and stderr share one socket (arrival order kept); podman's own complaints
     // (container gone, bad workdir) land in the log too. The ring copies each chunk.
     const started = this.podman.spawn(args, { combined: true, onStdout: (chunk) => ring.push(chunk) });
-    let killRequested = false;
     const entry: TaskEntry = {
       id,
       command,
@@ -113,34 +112,41 @@ export class TaskRegistry {
       killed: false,
       error: undefined,
       endedAt: undefined,
-      kill: () => {
-        killRequested = true;
-        void started.then((child) => child.kill('SIGKILL'));
-      },
+      // Runs once the spawn has resolved, whether it already has or not.
+      kill: () =>
+        void started.then(
+          (child) => child.kill('SIGKILL'),
+          () => undefined,
+        ),
       done: started
-        .then((child) => {
-          if (killRequested) child.kill('SIGKILL');
-          return child.exited;
-        })
-        .then((result) => {
-          entry.endedAt = new Date();
-          const spawnError = result.cause as { code?: string; message?: string } | undefined;
-          if (spawnError?.code === 'ENOENT') {
-            entry.status = 'failed';
-            entry.error = `podman was not found (tried "${this.podman.binary}")`;
-          } else if (result.exitCode === 125 && !entry.killed) {
-            const said = ring.text().trim().split('\n').at(-1) ?? '';
-            const kind = classifyPodmanFailure(said);
-            entry.status = 'failed';
-            entry.error =
-              kind === 'no-such-container' || kind === 'container-not-running'
-                ? `session container ${this.container} is not running: ${said}`
-                : `podman could not run the task: ${said}`;
-          } else {
-            entry.status = 'exited';
-            entry.exitCode = result.exitCode ?? (entry.killed ? 137 : null);
-          }
-        }),
+        .then((child) => child.exited)
+        .then(
+          (result) => {
+            if (isMissingBinary(result.cause)) {
+              fail(`podman was not found (tried "${this.podman.binary}")`);
+            } else if (result.exitCode === 125 && !entry.killed) {
+              const said = ring.text().trim().split('\n').at(-1) ?? '';
+              fail(
+                isContainerGone(said)
+                  ? `session container ${this.container} is not running: ${said}`
+                  : `podman could not run the task: ${said}`,
+              );
+            } else {
+              entry.status = 'exited';
+              entry.exitCode = result.exitCode ?? (entry.killed ? 137 : null);
+            }
+            entry.endedAt = new Date();
+          },
+          // The task could not even be started (say, no socket for its output).
+          (error: unknown) => {
+            fail(`the task could not start: ${error instanceof Error ? error.message : String(error)}`);
+            entry.endedAt = new Date();
+          },
+        ),
+    };
+    const fail = (message: string) => {
+      entry.status = 'failed';
+      entry.error = message;
     };
     this.#tasks.set(id, entry);
     return id;

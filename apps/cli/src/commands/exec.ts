@@ -40,8 +40,8 @@ export async function exec(id: string, rawArgv: readonly string[], o: ExecOption
       ...(o.cwd !== undefined && { cwd: o.cwd }),
       env,
       signal: controller.signal,
-      // Output goes straight through; keep (almost) nothing in memory.
-      maxOutputBytes: 1,
+      // Output goes straight through; keep none of it in memory.
+      maxOutputBytes: 0,
       onStdout: (chunk) => process.stdout.write(chunk),
       onStderr: (chunk) => process.stderr.write(chunk),
     });

@@ -219,7 +219,7 @@ describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
       [{ workdir: join(dir.path, 'missing') }, 'workdir'],
       [{ workdir: join(dir.path, 'file') }, 'workdir'],
       [{ ports: [70_000] }, 'ports.0'],
-      [{ policy: { allowUntrustedImages: true } }, 'allowUntrustedImages'],
+      [{ policy: { allowUntrustedImages: true } as unknown as StartOptions['policy'] }, 'allowUntrustedImages'],
     ];
     writeFileSync(join(dir.path, 'file'), '');
     for (const [extra, field] of cases) {

@@ -1,0 +1,12 @@
+import { expect, it } from 'vitest';
+import { createPodman } from './podman';
+import { TaskRegistry } from './tasks';
+
+it('marks a task failed, with a reason, when podman cannot be run at all', async () => {
+  const tasks = new TaskRegistry(createPodman({ binary: '/nonexistent/podman' }), 'axo-ses-x');
+  const id = tasks.spawn('echo hi');
+  const done = await tasks.wait(id);
+  expect(done).toMatchObject({ status: 'failed', exitCode: null, killed: false });
+  expect(done.error).toMatch(/podman was not found \(tried "\/nonexistent\/podman"\)/);
+  expect(done.endedAt).toBeInstanceOf(Date);
+});
