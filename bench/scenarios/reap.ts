@@ -34,7 +34,11 @@ export const reap: Scenario = {
         await make(owner, workdir);
         axo.push(await time(() => reapOrphans([], { owner })));
         const names = await make(`${owner}-raw`, workdir);
-        raw.push(await time(() => names.forEach((n) => podman(['rm', '-f', n]))));
+        raw.push(
+          await time(() => {
+            for (const n of names) podman(['rm', '-f', n]);
+          }),
+        );
         cleanup(owner);
         cleanup(`${owner}-raw`);
       }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunArgs, containerName } from '@axo/podman-args';
 import { loadNodePty, PtyTerminal } from '@axo/pty';
-import { IMAGE, ms, REPS, type Row, ratioRow, type Scenario, stats } from '../lib';
+import { IMAGE, REPS, type Row, ratioRow, type Scenario, stats } from '../lib';
 
 const FLOOD_BYTES = 50_000_000;
 const FLOOD = `head -c ${FLOOD_BYTES} /dev/zero | tr '\\0' x`;

@@ -1,4 +1,3 @@
-import { AxoError } from '@axo/runtime';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { doctor } from './commands/doctor';
 import { down } from './commands/down';

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { DEVCONTAINER_CANDIDATES, type DevcontainerRequest, parseDevcontainer } from '@axo/devcontainer';
+import { realpath } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { AxoError, InvalidInputError, SessionSandbox } from '@axo/runtime';
 
 /**
@@ -24,20 +23,6 @@ export async function realDirectory(dir: string): Promise<string> {
   } catch (cause) {
     throw new InvalidInputError('dir', `${dir} does not exist`, { cause });
   }
-}
-
-/** Reads the repository's devcontainer.json, if it has one. */
-export async function readDevcontainer(dir: string): Promise<DevcontainerRequest | undefined> {
-  for (const candidate of DEVCONTAINER_CANDIDATES) {
-    let text: string;
-    try {
-      text = await readFile(join(dir, candidate), 'utf8');
-    } catch {
-      continue;
-    }
-    return parseDevcontainer(text, { file: candidate });
-  }
-  return undefined;
 }
 
 /** Parses durations like `500ms`, `30s`, `2m`, `1h` or plain milliseconds. */

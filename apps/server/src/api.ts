@@ -206,7 +206,7 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     handler: async ({ params, body }) => {
       const s = sessions.use(params.id);
       const t = await s.terminals.spawn({
-        command: body.command ?? 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi',
+        ...(body.command !== undefined && { command: body.command }),
         cols: body.cols,
         rows: body.rows,
         cwd: s.sandbox.root,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { DEVCONTAINER_CANDIDATES, type DevcontainerRequest, parseDevcontainer } from '@axo/devcontainer';
+import type { DevcontainerRequest } from '@axo/devcontainer';
+import { readDevcontainer } from '@axo/devcontainer/fs';
 import { TerminalRegistry } from '@axo/pty';
 import {
   AxoError,
@@ -285,12 +286,4 @@ export class SessionManager {
 
 function deniedFlag(flag: string): never {
   throw deny(`${flag} is not allowed by this server's policy`);
-}
-
-async function readDevcontainer(dir: string): Promise<DevcontainerRequest | undefined> {
-  for (const candidate of DEVCONTAINER_CANDIDATES) {
-    const text = await readFile(join(dir, candidate), 'utf8').catch(() => undefined);
-    if (text !== undefined) return parseDevcontainer(text, { file: candidate });
-  }
-  return undefined;
 }

@@ -1,2 +1,2 @@
 export type { DevcontainerRequest, IgnoredSetting, PostCreateCommand } from './parse';
-export { DEVCONTAINER_CANDIDATES, DevcontainerError, parseDevcontainer } from './parse';
+export { DEVCONTAINER_CANDIDATES, DevcontainerError, findDevcontainer, parseDevcontainer } from './parse';

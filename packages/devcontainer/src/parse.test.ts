@@ -1,6 +1,6 @@
 import { AxoError } from '@axo/podman-args';
 import { describe, expect, it } from 'vitest';
-import { DevcontainerError, parseDevcontainer } from './parse';
+import { DevcontainerError, findDevcontainer, parseDevcontainer } from './parse';
 
 const parse = (text: string) => parseDevcontainer(text, { file: '.devcontainer/devcontainer.json' });
 function errorOf(text: string): DevcontainerError {
@@ -89,5 +89,16 @@ describe('parseDevcontainer', () => {
   it('refuses a top level that is not an object', () => {
     expect(errorOf('[1, 2]').message).toMatch(/top level must be an object/);
     expect(errorOf('').message).toMatch(/1:1/);
+  });
+});
+
+describe('findDevcontainer', () => {
+  it('prefers .devcontainer/devcontainer.json, falls back to .devcontainer.json, and reports the file', async () => {
+    const files: Record<string, string> = { '.devcontainer.json': '{ "image": "b" }' };
+    const read = async (path: string) => files[path];
+    expect(await findDevcontainer(read)).toMatchObject({ file: '.devcontainer.json', image: 'b' });
+    files['.devcontainer/devcontainer.json'] = '{ "image": "a" }';
+    expect(await findDevcontainer(read)).toMatchObject({ file: '.devcontainer/devcontainer.json', image: 'a' });
+    expect(await findDevcontainer(async () => undefined)).toBeUndefined();
   });
 });

@@ -187,3 +187,18 @@ export function parseDevcontainer(text: string, options: { readonly file?: strin
     ignored,
   };
 }
+
+/**
+ * Finds and parses a repository's devcontainer.json. `read` returns a candidate file's
+ * text (a path relative to the repository), or undefined when it does not exist; this
+ * package does no I/O itself.
+ */
+export async function findDevcontainer(
+  read: (relativePath: string) => Promise<string | undefined>,
+): Promise<DevcontainerRequest | undefined> {
+  for (const candidate of DEVCONTAINER_CANDIDATES) {
+    const text = await read(candidate);
+    if (text !== undefined) return parseDevcontainer(text, { file: candidate });
+  }
+  return undefined;
+}

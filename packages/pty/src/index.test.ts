@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 it('exposes exactly the reviewed public surface', async () => {
   expect(Object.keys(await import('./index')).sort()).toEqual([
     'DEFAULT_SCROLLBACK_BYTES',
+    'DEFAULT_SHELL_COMMAND',
     'PtyTerminal',
     'TERMINAL_LIMITS',
     'TerminalRegistry',

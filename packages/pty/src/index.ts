@@ -2,4 +2,10 @@ export { loadNodePty } from './load';
 export type { TerminalSummary } from './registry';
 export { TerminalRegistry } from './registry';
 export type { Disposable, SpawnTerminalOptions, TerminalExit } from './terminal';
-export { DEFAULT_SCROLLBACK_BYTES, PtyTerminal, spawnTerminalOptionsSchema, TERMINAL_LIMITS } from './terminal';
+export {
+  DEFAULT_SCROLLBACK_BYTES,
+  DEFAULT_SHELL_COMMAND,
+  PtyTerminal,
+  spawnTerminalOptionsSchema,
+  TERMINAL_LIMITS,
+} from './terminal';

@@ -17,6 +17,8 @@ import { loadNodePty } from './load';
 
 /** Terminal size bounds; anything outside is refused. */
 export const TERMINAL_LIMITS = Object.freeze({ minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 });
+/** The command a terminal runs when given none: a login bash where the image has one, else sh. */
+export const DEFAULT_SHELL_COMMAND = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
 /** Default scrollback kept for late listeners. */
 export const DEFAULT_SCROLLBACK_BYTES = 256 * 1024;
 
@@ -28,8 +30,8 @@ export const spawnTerminalOptionsSchema = z.strictObject({
   id: containerRefSchema.optional(),
   /** Container to run in. */
   container: containerRefSchema,
-  /** Shell command line run with `sh -c`. @default 'sh' */
-  command: z.string().min(1, 'command must not be empty').default('sh'),
+  /** Shell command line run with `sh -c`. @default DEFAULT_SHELL_COMMAND (login bash, else sh) */
+  command: z.string().min(1, 'command must not be empty').default(DEFAULT_SHELL_COMMAND),
   /** @default 80 */
   cols: colsSchema.default(80),
   /** @default 24 */

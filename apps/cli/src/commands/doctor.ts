@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { readDevcontainer } from '@axo/devcontainer/fs';
 import { ensurePodman } from '@axo/runtime';
 import { execa } from 'execa';
 import { loadSettings } from '../config';
-import { readDevcontainer } from '../session';
 import { color } from '../ui';
 
 export interface Check {

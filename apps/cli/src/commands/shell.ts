@@ -3,8 +3,6 @@ import { PtyTerminal } from '@axo/pty';
 import { loadSettings } from '../config';
 import { attachSession, commandArgs } from '../session';
 
-const LOGIN_SHELL = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
-
 /** `axo shell <id> [-- cmd…]`: an interactive terminal in the session. */
 export async function shell(id: string, rawArgv: readonly string[], o: { user?: string }): Promise<number> {
   const argv = commandArgs(rawArgv);
@@ -14,7 +12,7 @@ export async function shell(id: string, rawArgv: readonly string[], o: { user?: 
   const stdout = process.stdout;
   const terminal = await PtyTerminal.spawn({
     container: sandbox.container,
-    command: argv.length > 0 ? shellJoin(argv) : LOGIN_SHELL,
+    ...(argv.length > 0 && { command: shellJoin(argv) }),
     cols: stdout.columns || 80,
     rows: stdout.rows || 24,
     cwd: sandbox.root,

@@ -1,6 +1,7 @@
+import { readDevcontainer } from '@axo/devcontainer/fs';
 import { type HardeningReport, SessionSandbox } from '@axo/runtime';
 import { loadSettings } from '../config';
-import { readDevcontainer, realDirectory, sessionIdFor } from '../session';
+import { realDirectory, sessionIdFor } from '../session';
 import { color, spinner } from '../ui';
 
 export interface UpOptions {

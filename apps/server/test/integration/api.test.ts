@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LABELS } from '@axo/podman-args';
 import { containersByLabel, podmanGate, TEST_IMAGE } from '@axo/test-utils';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { attachTerminal, startTestServer, type TestServer } from './helpers';
+import { attachTerminal, type Json, startTestServer, type TestServer } from './helpers';
 
 const gate = podmanGate();
 
@@ -128,10 +128,10 @@ describe.skipIf(!gate.ok)('axo-server over HTTP and WebSocket (real podman)', ()
   });
 
   describe('bad input is a 4xx problem and creates nothing', () => {
-    const cases: Array<[string, () => Promise<{ status: number; type: string; json: any }>, number, string]> = [];
+    const cases: Array<[string, () => Promise<{ status: number; type: string; json: Json }>, number, string]> = [];
     const add = (
       name: string,
-      call: () => Promise<{ status: number; type: string; json: any }>,
+      call: () => Promise<{ status: number; type: string; json: Json }>,
       status: number,
       code: string,
     ) => cases.push([name, call, status, code]);

@@ -15,6 +15,7 @@ const gate = podmanGate();
 const ARTIFACTS = join(import.meta.dirname, '..', '..', '..', '..', 'test-artifacts');
 
 /** The terminal's rendered rows, as text. */
+// biome-ignore lint/performance/useDomNodeTextContent: innerText keeps the row breaks a person sees; textContent joins rows
 const screen = (page: Page) => page.locator('.xterm-rows').innerText();
 async function waitForScreen(page: Page, pattern: RegExp) {
   await expect.poll(() => screen(page), { timeout: 15_000, interval: 100 }).toMatch(pattern);
@@ -51,7 +52,7 @@ describe.skipIf(!gate.ok || !hasChromium)('the web terminal in headless Chromium
     await page.fill('#token', t.token);
     await page.click('#login button');
     await page.click('button[data-session="web"]');
-    await expect.poll(() => page.locator('#status').innerText(), { timeout: 15_000 }).toMatch(/connected to web/);
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 15_000 }).toMatch(/connected to web/);
     expect(await page.locator('#login').isVisible()).toBe(false);
     await waitForScreen(page, /[#$] *$/m);
 

@@ -5,6 +5,10 @@ import { removeContainersByLabel, TEST_IMAGE, tempDir, uniqueOwner } from '@axo/
 import WebSocket from 'ws';
 import { type AxoServer, buildServer, type ServerConfigInput } from '../../src/index';
 
+/** Any endpoint's JSON body: tests assert its shape field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: bodies of every endpoint, checked by the assertions themselves
+export type Json = any;
+
 export interface TestServer {
   readonly server: AxoServer;
   readonly url: string;
@@ -21,7 +25,7 @@ export interface TestServer {
     path: string,
     body?: unknown,
     options?: { token?: string | null; raw?: string; headers?: Record<string, string> },
-  ): Promise<{ status: number; type: string; json: any }>;
+  ): Promise<{ status: number; type: string; json: Json }>;
   close(): Promise<void>;
 }
 
