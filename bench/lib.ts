@@ -72,7 +72,7 @@ export function ratioRow(
 
 export const podman = (args: string[]) =>
   execFileSync('podman', args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
-export const podmanAsync = promisify(execFile);
+export const execFileAsync = promisify(execFile);
 
 /** Removes every container of a benchmark owner. */
 export function cleanup(owner: string): void {
@@ -85,7 +85,7 @@ export function cleanup(owner: string): void {
 /** Runs bench/child/<name>.ts in a fresh node process and returns its JSON answer. */
 export async function inChild<T>(name: string, args: string[] = []): Promise<T> {
   const tsx = createRequire(import.meta.url).resolve('tsx');
-  const { stdout } = await podmanAsync(
+  const { stdout } = await execFileAsync(
     process.execPath,
     ['--import', tsx, '--conditions=@axo/source', join(import.meta.dirname, 'child', `${name}.ts`), ...args],
     { maxBuffer: 1 << 24 },

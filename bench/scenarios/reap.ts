@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunArgs, containerName } from '@axo/podman-args';
 import { reapOrphans } from '@axo/runtime';
-import { cleanup, IMAGE, ms, podman, podmanAsync, type Row, ratioRow, type Scenario, time } from '../lib';
+import { cleanup, execFileAsync, IMAGE, ms, podman, type Row, ratioRow, type Scenario, time } from '../lib';
 
 const N = 50;
 
@@ -14,7 +14,7 @@ async function make(owner: string, workdir: string): Promise<string[]> {
     await Promise.all(
       ids
         .slice(i, i + 4)
-        .map((id) => podmanAsync('podman', buildRunArgs({ sessionId: id, owner, workdir, image: IMAGE }))),
+        .map((id) => execFileAsync('podman', buildRunArgs({ sessionId: id, owner, workdir, image: IMAGE }))),
     );
   }
   return ids.map(containerName);

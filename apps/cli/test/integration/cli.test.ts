@@ -151,14 +151,18 @@ describe.skipIf(!gate.ok)('axo CLI (built binary, real podman)', () => {
 
   it('lets flags beat AXO_* variables, which beat the config file', () => {
     using dir = repo();
-    const viaEnv = axo(['up', dir.path, '--id', `${owner}-env`, '--no-provision', '--json'], {
-      env: { ...env, AXO_NETWORK: 'none' },
-    });
-    expect(JSON.parse(viaEnv.stdout).report.network).toBe('none');
-    const viaFlag = axo(['up', dir.path, '--id', `${owner}-env`, '--no-provision', '--json', '--network', 'bridge'], {
-      env: { ...env, AXO_NETWORK: 'none' },
-    });
-    expect(JSON.parse(viaFlag.stdout).report.network).toBe('bridge');
+    const fileSaysNone = join(home.path, 'network-none.json');
+    writeFileSync(fileSaysNone, JSON.stringify({ defaultImage: TEST_IMAGE, owner, policy: { network: 'none' } }));
+    const network = (extraEnv: NodeJS.ProcessEnv, flags: string[] = []) => {
+      const r = axo(['up', dir.path, '--id', `${owner}-env`, '--no-provision', '--json', ...flags], {
+        env: { ...env, AXO_CONFIG: fileSaysNone, ...extraEnv },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).report.network;
+    };
+    expect(network({})).toBe('none'); // the file
+    expect(network({ AXO_NETWORK: 'bridge' })).toBe('bridge'); // the environment beats the file
+    expect(network({ AXO_NETWORK: 'bridge' }, ['--network', 'none'])).toBe('none'); // a flag beats both
     axo(['down', `${owner}-env`]);
   });
 
@@ -188,10 +192,17 @@ describe.skipIf(!gate.ok)('axo CLI (built binary, real podman)', () => {
   });
 
   it('usage errors exit 2 and print help hints', () => {
-    expect(axo(['down']).code).toBe(2);
-    expect(axo(['up', '--port', 'http']).code).toBe(2);
-    expect(axo(['frobnicate']).code).toBe(2);
-    expect(axo(['--help']).code).toBe(0);
+    const down = axo(['down']);
+    expect(down).toMatchObject({ code: 2, stdout: '' });
+    expect(down.stderr).toMatch(/^error: name the sessions to remove, or pass --all\nhint: axo ls lists them\n$/);
+    for (const args of [['up', '--port', 'http'], ['frobnicate']]) {
+      const r = axo(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error: .+\n\(run with --help for usage\)\n$/);
+    }
+    const help = axo(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes:/);
   });
 
   it('serve starts axo-server, which answers and stops cleanly on SIGTERM', async () => {

@@ -216,9 +216,7 @@ describe.skipIf(!gate.ok)('axo-server over HTTP and WebSocket (real podman)', ()
 
     it('names every offending field', async () => {
       const r = await t.api('POST', '/v1/sessions', { workdir: t.workdir('names'), bogus: 1, ports: [0] });
-      expect(r.json.errors.map((e: { field: string }) => e.field).sort()).toEqual(
-        ['body', 'body.ports.0'].sort().map((f) => (f === 'body' ? 'body.bogus' : f)),
-      );
+      expect(r.json.errors.map((e: { field: string }) => e.field).sort()).toEqual(['body.bogus', 'body.ports.0']);
     });
   });
 
