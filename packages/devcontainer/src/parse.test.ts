@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { AxoError } from '@axo/podman-args';
 import { describe, expect, it } from 'vitest';
 import { DevcontainerError, findDevcontainer, parseDevcontainer } from './parse';
@@ -89,6 +90,131 @@ describe('parseDevcontainer', () => {
   it('refuses a top level that is not an object', () => {
     expect(errorOf('[1, 2]').message).toMatch(/top level must be an object/);
     expect(errorOf('').message).toMatch(/1:1/);
+  });
+});
+
+describe('what real files ask for beyond image', () => {
+  it('reads containerEnv, remoteEnv (null unsets), containerUser, remoteUser and workspaceFolder, and ignores none', () => {
+    const r = parse(`{
+      "containerEnv": { "A": "1" },
+      "remoteEnv": { "PATH": "\${containerEnv:PATH}:/x", "DEBUG": null },
+      "containerUser": "root",
+      "remoteUser": "node",
+      "workspaceFolder": "/workspaces/app"
+    }`);
+    expect(r).toMatchObject({
+      containerEnv: { A: '1' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: devcontainer.json's own ${…} syntax, kept as written
+      remoteEnv: { PATH: '${containerEnv:PATH}:/x', DEBUG: null },
+      containerUser: 'root',
+      remoteUser: 'node',
+      workspaceFolder: '/workspaces/app',
+      ignored: [],
+    });
+    expect(parse('{}')).toMatchObject({ containerEnv: {}, remoteEnv: {} });
+  });
+
+  it('gives the line of a variable of the wrong type', () => {
+    const e = errorOf('{\n  "containerEnv": {\n    "A": "1",\n    "B": 2\n  }\n}');
+    expect([e.line, e.column]).toEqual([4, 10]);
+    expect(e.message).toMatch(/"containerEnv\.B" must be a string$/);
+    expect(errorOf('{ "remoteEnv": { "A": 1 } }').message).toMatch(/"remoteEnv\.A" must be a string or null$/);
+  });
+
+  it('reports features and Docker Compose as not supported, with lines', () => {
+    const r = parse(
+      '{\n  "features": {},\n  "dockerComposeFile": "compose.yml",\n  "service": "app",\n  "runServices": ["db"]\n}',
+    );
+    expect(r.ignored).toEqual([
+      { key: 'features', reason: 'dev container features are not supported', line: 2 },
+      { key: 'dockerComposeFile', reason: 'Docker Compose is not supported', line: 3 },
+      { key: 'service', reason: 'Docker Compose is not supported', line: 4 },
+      { key: 'runServices', reason: 'Docker Compose is not supported', line: 5 },
+    ]);
+  });
+
+  it.each(['runArgs', 'mounts', 'privileged', 'capAdd', 'securityOpt', 'workspaceMount'])('still refuses %s', (key) => {
+    expect(parse(`{\n  "${key}": null\n}`).ignored).toEqual([
+      { key, reason: 'refused: it could undo the sandbox hardening', line: 2 },
+    ]);
+  });
+
+  it('names the forwarded port that is out of range', () => {
+    const e = errorOf('{ "forwardPorts": [3000, 70000] }');
+    expect(e.column).toBe(26);
+    expect(e.message).toMatch(/"forwardPorts\[1\]" must be a port number \(1-65535\) or a "host:port" string$/);
+  });
+
+  it('reads a realistic file that uses every key it knows', () => {
+    const text = readFileSync(new URL('./__fixtures__/full.devcontainer.json', import.meta.url), 'utf8');
+    const r = parse(text);
+    expect(r).toEqual({
+      file: '.devcontainer/devcontainer.json',
+      name: 'Web app (Node 22 + Postgres)',
+      build: {
+        configDir: '.devcontainer',
+        dockerfile: 'Dockerfile',
+        context: '..',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: devcontainer.json's own ${…} syntax, kept as written
+        args: { VARIANT: '22-bookworm', NODE_EXTRA: '${localEnv:NODE_EXTRA}' },
+        target: 'dev',
+        line: 7,
+      },
+      forwardPorts: [3000, 3002],
+      lifecycle: {
+        onCreate: [{ argv: ['npm', 'ci'] }],
+        updateContent: [{ command: 'npm run build --if-present' }],
+        postCreate: [
+          { name: 'hooks', command: 'git config core.hooksPath .githooks' },
+          { name: 'db', argv: ['npm', 'run', 'db:migrate'] },
+        ],
+        postStart: [],
+        postAttach: [{ name: 'welcome', command: 'cat .devcontainer/welcome.txt' }],
+      },
+      waitFor: 'updateContentCommand',
+      postCreateCommands: [
+        { name: 'hooks', command: 'git config core.hooksPath .githooks' },
+        { name: 'db', command: 'npm run db:migrate' },
+      ],
+      containerEnv: { NODE_ENV: 'development', DATABASE_URL: 'postgres://postgres@db/app' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: devcontainer.json's own ${…} syntax, kept as written
+      remoteEnv: { PATH: '${containerEnv:PATH}:/workspaces/app/node_modules/.bin', NODE_OPTIONS: null },
+      containerUser: 'node',
+      remoteUser: 'node',
+      workspaceFolder: '/workspaces/app',
+      lines: expect.any(Object),
+      notes: [{ key: 'forwardPorts: "0.0.0.0:3002"', message: expect.stringMatching(/127\.0\.0\.1 only/), line: 22 }],
+      ignored: [
+        { key: 'build.options', reason: 'refused: it could undo the sandbox hardening', line: 14 },
+        { key: 'features', reason: 'dev container features are not supported', line: 16 },
+        { key: 'dockerComposeFile', reason: 'Docker Compose is not supported', line: 19 },
+        { key: 'service', reason: 'Docker Compose is not supported', line: 20 },
+        { key: 'runServices', reason: 'Docker Compose is not supported', line: 21 },
+        {
+          key: 'forwardPorts: "db:5432"',
+          reason: 'only ports of the session container itself can be forwarded',
+          line: 22,
+        },
+        { key: 'portsAttributes', reason: 'port attributes are not supported', line: 23 },
+        { key: 'initializeCommand', reason: 'never run: it would run on the host', line: 24 },
+        ...['runArgs', 'mounts', 'privileged', 'capAdd', 'securityOpt', 'workspaceMount'].map((key, i) => ({
+          key,
+          reason: 'refused: it could undo the sandbox hardening',
+          line: 39 + i,
+        })),
+        { key: 'customizations', reason: 'editor-specific settings are not used by axo', line: 45 },
+      ],
+    });
+    // Every top-level key has its line, so callers can cite what they do not apply.
+    expect(Object.keys(r.lines)).toHaveLength(28);
+    expect(r.lines).toMatchObject({
+      $schema: 4,
+      name: 5,
+      build: 6,
+      remoteUser: 37,
+      workspaceFolder: 38,
+      customizations: 45,
+    });
   });
 });
 

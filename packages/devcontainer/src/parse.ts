@@ -1,190 +1,174 @@
-import { AxoError, shellJoin } from '@axo/podman-args';
+import { shellJoin } from '@axo/podman-args';
 import jsonc from 'jsonc-parser';
 import { z } from 'zod';
+import { buildSchema, type Located, legacyPathSchema, REFUSED, readBuild } from './build';
+import { DevcontainerError } from './error';
+import { LIFECYCLE_KEYS, readLifecycle, waitForSchema } from './lifecycle';
+import { checkNesting, exceedsByteLimit, tooLargeError } from './limits';
+import { createLineIndex } from './line-index';
+import { readForwardPorts } from './ports';
+import { lineOf, type ParseContext, propertiesOf, readValue } from './read-value';
+import type { DevcontainerRequest, LifecycleCommand, LifecycleCommands } from './types';
+
+export { DevcontainerError } from './error';
 
 /** Where a repository's devcontainer.json may live, in the order they are tried. */
 export const DEVCONTAINER_CANDIDATES = Object.freeze(['.devcontainer/devcontainer.json', '.devcontainer.json']);
 
-/** A key (or value) of devcontainer.json that axo does not act on, and why. */
-export interface IgnoredSetting {
-  readonly key: string;
-  readonly reason: string;
-  readonly line: number;
-}
+const COMPOSE = 'Docker Compose is not supported';
+/** Keys that are reported in `ignored`, and why. A Map: a key such as `toString` must not find Object.prototype. */
+const NOT_READ = new Map<string, string>([
+  ['initializeCommand', 'never run: it would run on the host'],
+  ['dockerComposeFile', COMPOSE],
+  ['service', COMPOSE],
+  ['runServices', COMPOSE],
+  ['features', 'dev container features are not supported'],
+  ['runArgs', REFUSED],
+  ['mounts', REFUSED],
+  ['workspaceMount', REFUSED],
+  ['privileged', REFUSED],
+  ['capAdd', REFUSED],
+  ['securityOpt', REFUSED],
+  ['init', 'axo always runs an init process'],
+  ['appPort', 'use forwardPorts'],
+  ['portsAttributes', 'port attributes are not supported'],
+  ['otherPortsAttributes', 'port attributes are not supported'],
+  ['customizations', 'editor-specific settings are not used by axo'],
+  ['overrideCommand', 'axo always keeps its own container command'],
+  ['shutdownAction', 'sessions end with `axo down`'],
+  ['hostRequirements', 'host requirements are not checked'],
+  ['userEnvProbe', 'not supported'],
+  ['updateRemoteUserUID', 'not supported'],
+  ['dockerfile', 'unknown key: the Dev Containers keys are "build.dockerfile" and "dockerFile"'],
+]);
 
-/** A post-create command; `name` is set for the object form. */
-export interface PostCreateCommand {
-  readonly name?: string;
-  /** A shell command line (the array form is quoted into one). */
-  readonly command: string;
-}
+const nonEmpty = z.string().min(1, 'must not be empty');
+/**
+ * Keys read into the request as they are, each checked by its schema. forwardPorts and the
+ * lifecycle keys have readers of their own.
+ */
+const READ = new Map<string, z.ZodType>([
+  ['$schema', z.string()],
+  ['name', z.string()],
+  ['image', nonEmpty],
+  ['containerEnv', z.record(z.string(), z.string({ error: 'must be a string' }))],
+  ['remoteEnv', z.record(z.string(), z.string({ error: 'must be a string or null' }).nullable())],
+  ['containerUser', nonEmpty],
+  ['remoteUser', nonEmpty],
+  ['workspaceFolder', nonEmpty],
+  ['waitFor', waitForSchema],
+  ['build', buildSchema],
+  ['dockerFile', legacyPathSchema],
+  ['context', legacyPathSchema],
+]);
 
-/** What the repository asks for. The policy, not the repository, decides what is granted. */
-export interface DevcontainerRequest {
-  readonly file: string | undefined;
-  readonly name?: string;
-  readonly image?: string;
-  readonly forwardPorts: readonly number[];
-  readonly postCreateCommands: readonly PostCreateCommand[];
-  readonly containerEnv: Readonly<Record<string, string>>;
-  readonly remoteUser?: string;
-  readonly workspaceFolder?: string;
-  /** Everything present that axo does not act on. Never silently dropped. */
-  readonly ignored: readonly IgnoredSetting[];
-}
+const BOM = '\uFEFF';
 
-/** devcontainer.json could not be read; `line` and `column` are 1-based. */
-export class DevcontainerError extends AxoError {
-  readonly file: string | undefined;
-  readonly line: number;
-  readonly column: number;
-
-  constructor(file: string | undefined, line: number, column: number, message: string) {
-    super('INVALID_INPUT', `${file ?? 'devcontainer.json'}:${line}:${column}: ${message}`, {
-      hint: 'Fix the file, or move it aside to start without it.',
-    });
-    this.name = 'DevcontainerError';
-    this.file = file;
-    this.line = line;
-    this.column = column;
-  }
-}
-
-const REFUSED = 'refused: it could undo the sandbox hardening';
-const UNSUPPORTED: Record<string, string> = {
-  build: 'building images is not supported; name an image instead',
-  dockerFile: 'building images is not supported; name an image instead',
-  dockerfile: 'building images is not supported; name an image instead',
-  context: 'building images is not supported; name an image instead',
-  dockerComposeFile: 'Docker Compose is not supported',
-  service: 'Docker Compose is not supported',
-  runServices: 'Docker Compose is not supported',
-  features: 'dev container features are not supported',
-  runArgs: REFUSED,
-  mounts: REFUSED,
-  workspaceMount: REFUSED,
-  privileged: REFUSED,
-  capAdd: REFUSED,
-  securityOpt: REFUSED,
-  init: 'axo always runs an init process',
-  initializeCommand: 'only postCreateCommand is supported (this would run on the host)',
-  onCreateCommand: 'only postCreateCommand is supported',
-  updateContentCommand: 'only postCreateCommand is supported',
-  postStartCommand: 'only postCreateCommand is supported',
-  postAttachCommand: 'only postCreateCommand is supported',
-  waitFor: 'only postCreateCommand is supported',
-  appPort: 'use forwardPorts',
-  portsAttributes: 'port attributes are not supported',
-  otherPortsAttributes: 'port attributes are not supported',
-  remoteEnv: 'use containerEnv',
-  containerUser: 'use remoteUser',
-  customizations: 'editor-specific settings are not used by axo',
-  overrideCommand: 'axo always keeps its own container command',
-  shutdownAction: 'sessions end with `axo down`',
-  hostRequirements: 'host requirements are not checked',
-  userEnvProbe: 'not supported',
-  updateRemoteUserUID: 'not supported',
-};
-
-const portEntry = z.union([z.number().int().min(1).max(65535), z.string().min(1)]);
-const commandValue = z.union([z.string().min(1), z.array(z.string()).min(1)]);
-const known = {
-  $schema: z.string(),
-  name: z.string(),
-  image: z.string().min(1, 'must not be empty'),
-  forwardPorts: z.array(portEntry),
-  postCreateCommand: z.union([commandValue, z.record(z.string(), commandValue)]),
-  containerEnv: z.record(z.string(), z.string()),
-  remoteUser: z.string().min(1),
-  workspaceFolder: z.string().min(1),
-} as const;
-
-function position(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return { line, column: offset - before.lastIndexOf('\n') };
-}
-
-const asCommand = (value: string | string[]) => (typeof value === 'string' ? value : shellJoin(value));
-
-/** Parses devcontainer.json text (JSONC: comments and trailing commas allowed). */
-export function parseDevcontainer(text: string, options: { readonly file?: string } = {}): DevcontainerRequest {
-  const { file } = options;
+function parseTree(ctx: ParseContext, text: string): jsonc.Node {
   const errors: jsonc.ParseError[] = [];
-  const root = jsonc.parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
+  let root: jsonc.Node | undefined;
+  try {
+    root = jsonc.parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
+  } catch (error) {
+    // checkNesting bounds the recursion; this is the backstop should anything else overflow.
+    if (!(error instanceof RangeError)) throw error;
+    throw new DevcontainerError(ctx.file, 1, 1, 'too deeply nested to read', { cause: error });
+  }
   const firstError = errors[0];
   if (firstError) {
-    const { line, column } = position(text, firstError.offset);
-    throw new DevcontainerError(file, line, column, `invalid JSON (${jsonc.printParseErrorCode(firstError.error)})`);
+    const { line, column } = ctx.at(firstError.offset);
+    throw new DevcontainerError(
+      ctx.file,
+      line,
+      column,
+      `invalid JSON (${jsonc.printParseErrorCode(firstError.error)})`,
+    );
   }
   if (root?.type !== 'object') {
-    const { line, column } = position(text, root?.offset ?? 0);
-    throw new DevcontainerError(file, line, column, 'the top level must be an object');
+    const { line, column } = ctx.at(root?.offset ?? 0);
+    throw new DevcontainerError(ctx.file, line, column, 'the top level must be an object');
+  }
+  return root;
+}
+
+/**
+ * Parses devcontainer.json text (JSONC: comments, trailing commas and a UTF-8 byte order
+ * mark allowed) into what the repository asks for. Throws DevcontainerError, with a line
+ * and column, for a file that is malformed, over MAX_DEVCONTAINER_BYTES, nested deeper than
+ * MAX_DEVCONTAINER_DEPTH, or holding a value of the wrong type.
+ */
+export function parseDevcontainer(text: string, options: { readonly file?: string } = {}): DevcontainerRequest {
+  const { file } = options;
+  // Refused before any other work: a hostile repository must not make a server parse megabytes.
+  if (exceedsByteLimit(text)) throw tooLargeError(file);
+  // The Dev Containers CLI accepts a byte order mark; jsonc-parser does not.
+  const body = text.startsWith(BOM) ? text.slice(1) : text;
+  const ctx: ParseContext = { file, at: createLineIndex(body), notes: [], ignored: [] };
+  checkNesting(body, file, ctx.at);
+  const root = parseTree(ctx, body);
+
+  const lines: Record<string, number> = Object.create(null);
+  const values = new Map<string, Located<unknown>>();
+  const lifecycle: Record<keyof LifecycleCommands, LifecycleCommand[]> = {
+    onCreate: [],
+    updateContent: [],
+    postCreate: [],
+    postStart: [],
+    postAttach: [],
+  };
+  let forwardPorts: number[] = [];
+  for (const [key, [keyNode, valueNode]] of propertiesOf(ctx, root, [])) {
+    const line = lineOf(ctx, keyNode);
+    lines[key] = line;
+    const schema = READ.get(key);
+    if (schema) values.set(key, { value: readValue(ctx, key, valueNode, schema), keyNode, valueNode });
+    else if (key === 'forwardPorts') forwardPorts = readForwardPorts(ctx, valueNode);
+    else if (Object.hasOwn(LIFECYCLE_KEYS, key))
+      lifecycle[LIFECYCLE_KEYS[key as keyof typeof LIFECYCLE_KEYS]] = readLifecycle(ctx, key, valueNode);
+    else ctx.ignored.push({ key, reason: NOT_READ.get(key) ?? 'unknown key', line });
   }
 
-  const ignored: IgnoredSetting[] = [];
-  const values: Record<string, unknown> = {};
-  for (const property of root.children ?? []) {
-    const [keyNode, valueNode] = property.children ?? [];
-    if (!keyNode || !valueNode) continue;
-    const key = String(keyNode.value);
-    const where = position(text, keyNode.offset);
-    if (!(key in known)) {
-      ignored.push({ key, reason: UNSUPPORTED[key] ?? 'unknown key', line: where.line });
-      continue;
-    }
-    const value = jsonc.getNodeValue(valueNode);
-    const parsed = known[key as keyof typeof known].safeParse(value);
-    if (!parsed.success) {
-      const at = position(text, valueNode.offset);
-      const detail = parsed.error.issues[0]?.message ?? 'has the wrong type';
-      throw new DevcontainerError(
-        file,
-        at.line,
-        at.column,
-        `"${key}" ${detail.startsWith('Invalid') ? `is invalid: ${detail}` : detail}`,
-      );
-    }
-    values[key] = parsed.data;
+  const value = <T>(key: string) => values.get(key)?.value as T | undefined;
+  const build = readBuild(
+    ctx,
+    values.get('build') as Located<z.output<typeof buildSchema>> | undefined,
+    values.get('dockerFile') as Located<string> | undefined,
+    values.get('context') as Located<string> | undefined,
+  );
+  const image = value<string>('image');
+  if (image !== undefined && build) {
+    ctx.notes.push({
+      key: 'image',
+      message: 'both an image and a Dockerfile are given; they are alternatives, and both are reported',
+      line: lines.image as number,
+    });
   }
-
-  const forwardPorts: number[] = [];
-  const portLine = () => position(text, jsonc.findNodeAtLocation(root, ['forwardPorts'])?.offset ?? 0).line;
-  for (const entry of (values.forwardPorts as Array<number | string> | undefined) ?? []) {
-    if (typeof entry === 'number') {
-      forwardPorts.push(entry);
-      continue;
-    }
-    const match = /^(?:(localhost|127\.0\.0\.1|0\.0\.0\.0):)?(\d{1,5})$/.exec(entry);
-    const port = match ? Number(match[2]) : Number.NaN;
-    if (match && port >= 1 && port <= 65535) forwardPorts.push(port);
-    else {
-      ignored.push({
-        key: `forwardPorts: ${JSON.stringify(entry)}`,
-        reason: 'only ports of the session container itself can be forwarded',
-        line: portLine(),
-      });
-    }
-  }
-
-  const post = values.postCreateCommand as string | string[] | Record<string, string | string[]> | undefined;
-  const postCreateCommands: PostCreateCommand[] =
-    post === undefined
-      ? []
-      : typeof post === 'string' || Array.isArray(post)
-        ? [{ command: asCommand(post) }]
-        : Object.entries(post).map(([name, value]) => ({ name, command: asCommand(value) }));
+  const name = value<string>('name');
+  const waitFor = value<DevcontainerRequest['waitFor']>('waitFor');
+  const containerUser = value<string>('containerUser');
+  const remoteUser = value<string>('remoteUser');
+  const workspaceFolder = value<string>('workspaceFolder');
 
   return {
     file,
-    ...(values.name !== undefined && { name: values.name as string }),
-    ...(values.image !== undefined && { image: values.image as string }),
-    forwardPorts: [...new Set(forwardPorts)],
-    postCreateCommands,
-    containerEnv: (values.containerEnv as Record<string, string> | undefined) ?? {},
-    ...(values.remoteUser !== undefined && { remoteUser: values.remoteUser as string }),
-    ...(values.workspaceFolder !== undefined && { workspaceFolder: values.workspaceFolder as string }),
-    ignored,
+    ...(name !== undefined && { name }),
+    ...(image !== undefined && { image }),
+    ...(build && { build }),
+    forwardPorts,
+    lifecycle,
+    ...(waitFor !== undefined && { waitFor }),
+    postCreateCommands: lifecycle.postCreate.map((c) => ({
+      ...(c.name !== undefined && { name: c.name }),
+      command: c.argv ? shellJoin(c.argv) : c.command,
+    })),
+    containerEnv: value<Record<string, string>>('containerEnv') ?? Object.create(null),
+    remoteEnv: value<Record<string, string | null>>('remoteEnv') ?? Object.create(null),
+    ...(containerUser !== undefined && { containerUser }),
+    ...(remoteUser !== undefined && { remoteUser }),
+    ...(workspaceFolder !== undefined && { workspaceFolder }),
+    lines,
+    notes: ctx.notes.sort((a, b) => a.line - b.line),
+    ignored: ctx.ignored.sort((a, b) => a.line - b.line),
   };
 }
 
