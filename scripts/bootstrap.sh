@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine (as root) for axo development, idempotently:
-# Node 24 and pnpm (from the npm registry), podman and the local test images (busybox and
-# Debian), and the workspace's dependencies. Afterwards, `scripts/pnpm <script>` runs any root script.
+# Node 24 and pnpm (from the npm registry), Go 1.23 (Debian's bookworm-backports: it builds
+# the in-container agent), podman and the local test images (busybox and Debian), and the
+# workspace's dependencies. Afterwards, `scripts/pnpm <script>` runs any root script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=toolchain.sh
 source scripts/toolchain.sh
 echo "bootstrap: node $(node --version), pnpm $(pnpm --version)"
 bash scripts/setup-podman.sh --debian "$@"
+bash scripts/setup-go.sh
 # Test tools: the CLI's terminal test drives `axo shell` in tmux; the server's web
 # terminal test drives Debian's Chromium (no browser download works here).
 missing=()

@@ -1,4 +1,4 @@
-// Enforces the dependency direction: podman-args <- runtime, podman-args <- pty,
+// Enforces the dependency direction: podman-args <- runtime, agent <- runtime, podman-args <- pty,
 // podman-args <- devcontainer, packages <- apps. Packages never depend on apps, runtime and pty never on each other,
 // and nothing imports another package's src/ directly.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -7,7 +7,8 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const ALLOWED = {
   '@axo/podman-args': [],
-  '@axo/runtime': ['@axo/podman-args'],
+  '@axo/agent': [],
+  '@axo/runtime': ['@axo/podman-args', '@axo/agent'],
   '@axo/pty': ['@axo/podman-args'],
   '@axo/devcontainer': ['@axo/podman-args'],
   '@axo/test-utils': [],

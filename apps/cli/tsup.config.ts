@@ -8,8 +8,9 @@ export default defineConfig(
     entry: { axo: 'src/main.ts' },
     dts: false,
     // @axo/server stays external: `axo serve` loads it only when asked.
-    noExternal: [/^@axo\/(?!server)/],
-    external: ['node-pty', '@axo/server'],
+    // @axo/agent stays external too: it ships the agent binary next to its own files.
+    noExternal: [/^@axo\/(?!server|agent)/],
+    external: ['node-pty', '@axo/server', '@axo/agent'],
     banner: { js: '#!/usr/bin/env node' },
     esbuildOptions(options) {
       options.conditions = ['@axo/source'];

@@ -8,8 +8,9 @@ export default defineConfig(
     entry: { index: 'src/index.ts', main: 'src/bin.ts' },
     dts: false,
     banner: { js: '#!/usr/bin/env node' },
-    noExternal: [/^@axo\/(?!server)/],
-    external: ['node-pty'],
+    // @axo/agent stays external: it ships the agent binary next to its own files.
+    noExternal: [/^@axo\/(?!server|agent)/],
+    external: ['node-pty', '@axo/agent'],
     esbuildOptions(options) {
       options.conditions = ['@axo/source'];
     },

@@ -1,14 +1,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { doctor } from './commands/doctor';
-import { down } from './commands/down';
-import { exec } from './commands/exec';
-import { bootstrap } from './commands/image';
-import { ls } from './commands/ls';
-import { reap } from './commands/reap';
-import { shell } from './commands/shell';
-import { up } from './commands/up';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes';
-import { printError } from './ui';
+import { exitWhenFlushed } from './io';
+
+// Each command's module is loaded only when that command runs: `axo exec` must not pay
+// for podman, zod, node-pty or the server just to start.
 
 const VERSION = '0.0.0';
 
@@ -53,6 +48,8 @@ program
   .option('--require-limits', 'fail rather than start without memory/cpu/pids limits')
   .option('--reattach', 'reuse the running container of this session instead of replacing it')
   .option('--no-provision', 'do not check or install dev tools')
+  .option('--no-agent', 'run commands with a podman exec each instead of the in-container agent')
+  .option('-u, --user <user>', 'user that commands run as (default: the image USER)')
   .option('--json', 'print the session and its hardening report as JSON')
   .addHelpText(
     'after',
@@ -63,7 +60,7 @@ program
       'axo up --allow-post-create --allow-untrusted-image   # trust this repository',
     ]),
   )
-  .action(run((dir: string | undefined, o) => up(dir, o)));
+  .action(run(async (dir: string | undefined, o) => (await import('./commands/up')).up(dir, o)));
 
 program
   .command('exec')
@@ -83,7 +80,7 @@ program
       'axo exec --timeout 30s app-1a2b3c -- make',
     ]),
   )
-  .action(run((id: string, command: string[], o) => exec(id, command, o)));
+  .action(run(async (id: string, command: string[], o) => (await import('./commands/exec')).exec(id, command, o)));
 
 program
   .command('shell')
@@ -93,14 +90,14 @@ program
   .option('-u, --user <user>', 'user to run as')
   .passThroughOptions()
   .addHelpText('after', examples(['axo shell app-1a2b3c', 'axo shell app-1a2b3c -- htop']))
-  .action(run((id: string, command: string[], o) => shell(id, command, o)));
+  .action(run(async (id: string, command: string[], o) => (await import('./commands/shell')).shell(id, command, o)));
 
 program
   .command('ls')
   .description('list sessions')
   .option('--json', 'print as JSON')
   .addHelpText('after', examples(['axo ls', 'axo ls --json | jq -r ".[].id"']))
-  .action(run((o) => ls(o)));
+  .action(run(async (o) => (await import('./commands/ls')).ls(o)));
 
 program
   .command('down')
@@ -108,14 +105,14 @@ program
   .argument('[ids...]', 'session ids')
   .option('--all', 'remove every session of this owner')
   .addHelpText('after', examples(['axo down app-1a2b3c', 'axo down --all']))
-  .action(run((ids: string[], o) => down(ids, o)));
+  .action(run(async (ids: string[], o) => (await import('./commands/down')).down(ids, o)));
 
 program
   .command('reap')
   .description("remove this owner's sessions whose container stopped or whose directory is gone")
   .option('--json', 'print as JSON')
   .addHelpText('after', examples(['axo reap']))
-  .action(run((o) => reap(o)));
+  .action(run(async (o) => (await import('./commands/reap')).reap(o)));
 
 program
   .command('doctor')
@@ -123,7 +120,7 @@ program
   .option('-p, --port <port>', 'also check that this port is free (repeatable)', port, [])
   .option('--json', 'print as JSON')
   .addHelpText('after', examples(['axo doctor', 'axo doctor --port 3000']))
-  .action(run((o) => doctor(o)));
+  .action(run(async (o) => (await import('./commands/doctor')).doctor(o)));
 
 const image = program.command('image').description('manage local images');
 image
@@ -134,7 +131,7 @@ image
   .option('--suite <suite>', 'Debian suite', 'bookworm')
   .option('--json', 'print as JSON')
   .addHelpText('after', examples(['axo image bootstrap', 'axo image bootstrap --no-debian']))
-  .action(run((o) => bootstrap(o)));
+  .action(run(async (o) => (await import('./commands/image')).bootstrap(o)));
 
 program
   .command('serve')
@@ -169,8 +166,9 @@ try {
       ? EXIT.ok
       : EXIT.usage;
   } else {
+    const { printError } = await import('./ui');
     printError(error, Boolean(program.opts().debug) || process.env.AXO_DEBUG === '1');
     exitCode = exitCodeFor(error);
   }
 }
-process.exit(exitCode);
+await exitWhenFlushed(exitCode);

@@ -25,22 +25,6 @@ export async function realDirectory(dir: string): Promise<string> {
   }
 }
 
-/** Parses durations like `500ms`, `30s`, `2m`, `1h` or plain milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new InvalidInputError('timeout', `"${text}" is not a duration (try 500ms, 30s, 2m)`);
-  const value = Number(match[1]);
-  const unit = match[2] ?? 'ms';
-  const ms = value * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
-  if (ms < 1) throw new InvalidInputError('timeout', 'timeout must be at least 1ms');
-  return Math.round(ms);
-}
-
-/** Drops the `--` that separates a command from axo's own options. */
-export function commandArgs(argv: readonly string[]): string[] {
-  return argv[0] === '--' ? argv.slice(1) : [...argv];
-}
-
 /** Attaches to a running session of this CLI's owner, with a hint in CLI terms. */
 export async function attachSession(sessionId: string, owner: string): Promise<SessionSandbox> {
   try {

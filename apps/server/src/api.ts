@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { imageRefSchema, portSchema, sessionIdSchema } from '@axo/podman-args';
 import { z } from 'zod';
 import type { Metrics } from './metrics';
@@ -71,6 +72,17 @@ export function sessionView(s: ManagedSession) {
   };
 }
 
+/**
+ * Output as JSON without altering a byte: text when it is valid UTF-8, else the same field
+ * name with `Base64` appended and the text field left out, so a client that knows only the
+ * text field sees no text rather than text with replacement characters.
+ */
+export function textOrBase64<K extends string>(field: K, bytes: Buffer): Partial<Record<K | `${K}Base64`, string>> {
+  return (
+    isUtf8(bytes) ? { [field]: bytes.toString('utf8') } : { [`${field}Base64`]: bytes.toString('base64') }
+  ) as Partial<Record<K | `${K}Base64`, string>>;
+}
+
 /** Registers the /v1 API. */
 export function registerApi(router: Router, sessions: SessionManager, metrics: Metrics): void {
   router.add({
@@ -127,17 +139,18 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
         if (!reply.raw.writableFinished) abort.abort();
       });
       const argv = body.argv ?? ['sh', '-c', body.command as string];
-      const result = await s.sandbox.exec(argv, {
+      const { stdout, stderr, ...result } = await s.sandbox.exec(argv, {
         timeoutMs: body.timeoutMs,
         maxOutputBytes: body.maxOutputBytes,
         env: body.env,
         ...(body.cwd !== undefined && { cwd: body.cwd }),
         ...(body.stdin !== undefined && { stdin: body.stdin }),
         signal: abort.signal,
+        encoding: 'buffer',
       });
       metrics.execs.inc({ outcome: result.timedOut ? 'timeout' : result.exitCode === 0 ? 'ok' : 'nonzero' });
       metrics.execDuration.observe(result.durationMs / 1000);
-      return result;
+      return { ...textOrBase64('stdout', stdout), ...textOrBase64('stderr', stderr), ...result };
     },
   });
 
@@ -151,7 +164,10 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     success: { status: 201, description: 'The task' },
     handler: async ({ params, body }) => {
       const s = sessions.use(params.id);
-      const taskId = s.sandbox.spawnBackground(body.command, { env: body.env, ...(body.cwd && { cwd: body.cwd }) });
+      const taskId = await s.sandbox.spawnBackground(body.command, {
+        env: body.env,
+        ...(body.cwd && { cwd: body.cwd }),
+      });
       metrics.tasks.inc();
       return s.sandbox.getTask(taskId);
     },
@@ -163,7 +179,7 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     summary: 'List tasks',
     params: idParams,
     success: { status: 200, description: 'Tasks, oldest first' },
-    handler: async ({ params }) => ({ tasks: sessions.use(params.id).sandbox.listTasks() }),
+    handler: async ({ params }) => ({ tasks: await sessions.use(params.id).sandbox.listTasks() }),
   });
   router.add({
     method: 'GET',
@@ -175,10 +191,10 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     success: { status: 200, description: 'The task and its log slice' },
     handler: async ({ params, query }) => {
       const s = sessions.use(params.id);
-      const task = s.sandbox.getTask(params.taskId);
+      const task = await s.sandbox.getTask(params.taskId);
       if (!task) throw new ApiError(404, 'NOT_FOUND', `no task ${params.taskId}`);
-      const { text, from, to, missed } = s.sandbox.taskLog(params.taskId, query.offset);
-      return { task, log: { text, from, to, missed } };
+      const { data, from, to, missed } = await s.sandbox.taskLog(params.taskId, query.offset);
+      return { task, log: { ...textOrBase64('text', data), from, to, missed } };
     },
   });
   router.add({
@@ -190,7 +206,7 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     success: { status: 200, description: 'The task once it ended' },
     handler: async ({ params }) => {
       const s = sessions.use(params.id);
-      if (!s.sandbox.getTask(params.taskId)) throw new ApiError(404, 'NOT_FOUND', `no task ${params.taskId}`);
+      if (!(await s.sandbox.getTask(params.taskId))) throw new ApiError(404, 'NOT_FOUND', `no task ${params.taskId}`);
       return s.sandbox.killTask(params.taskId);
     },
   });

@@ -102,7 +102,7 @@ export class SessionManager {
       this.#sessions.set(c.sessionId, {
         id: c.sessionId,
         sandbox,
-        terminals: new TerminalRegistry({ container: sandbox.container }),
+        terminals: terminalsOf(sandbox),
         createdAt: new Date(record.createdAt),
         lastUsedAt: new Date(),
         report: record.report,
@@ -223,7 +223,7 @@ export class SessionManager {
       const session: ManagedSession = {
         id,
         sandbox,
-        terminals: new TerminalRegistry({ container: sandbox.container }),
+        terminals: terminalsOf(sandbox),
         createdAt: now,
         lastUsedAt: now,
         report: sandbox.report,
@@ -282,6 +282,14 @@ export class SessionManager {
       await Promise.all(sessions.map((s) => rm(this.#recordPath(s.id), { force: true })));
     }
   }
+}
+
+/** Terminals on PTYs the session's agent allocates; node-pty over podman exec without one. */
+function terminalsOf(sandbox: SessionSandbox): TerminalRegistry {
+  return new TerminalRegistry({
+    container: sandbox.container,
+    ...(sandbox.agent.status === 'running' && { spawn: (o) => sandbox.openTerminal(o) }),
+  });
 }
 
 function deniedFlag(flag: string): never {

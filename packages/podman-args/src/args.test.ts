@@ -78,6 +78,46 @@ describe('buildRunArgs', () => {
     expect(args.slice(-3)).toEqual([DEFAULT_IMAGE, 'sleep', 'infinity']);
   });
 
+  it('runs the agent as init from read-only mounts, as root, with its session facts as flags', () => {
+    const agent = { binary: '/opt/axo/axo-agent', runDir: '/run/axo/x', user: 'dev' };
+    const args = buildRunArgs({ ...base, owner: 'o', agent });
+    expect(args).not.toContain('--init');
+    expect(args).not.toContain('sleep');
+    expect(hasPair(args, '--label', `${LABELS.agent}=/run/axo/x`)).toBe(true);
+    expect(hasPair(args, '--user', '0:0')).toBe(true);
+    expect(hasPair(args, '--mount', 'type=bind,source=/opt/axo/axo-agent,destination=/.axo/agent,ro=true')).toBe(true);
+    expect(hasPair(args, '--mount', 'type=bind,source=/run/axo/x/token,destination=/.axo/token,ro=true')).toBe(true);
+    expect(hasPair(args, '--mount', 'type=bind,source=/run/axo/x/s,destination=/.axo/run')).toBe(true);
+    expect(hasPair(args, '--entrypoint', '/.axo/agent')).toBe(true);
+    expect(args.slice(args.indexOf(DEFAULT_IMAGE))).toEqual([
+      DEFAULT_IMAGE,
+      'init',
+      '--socket',
+      '/.axo/run/agent.sock',
+      '--token-file',
+      '/.axo/token',
+      '--session',
+      'x',
+      '--owner',
+      'o',
+      '--workdir',
+      '/w',
+      '--user',
+      'dev',
+    ]);
+    // Nothing secret on the command line: the token is only ever a file.
+    expect(args.join(' ')).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('refuses agent paths that are relative or carry newlines', () => {
+    expect(() => buildRunArgs({ ...base, agent: { binary: 'agent', runDir: '/run/axo/x' } })).toThrow(
+      InvalidInputError,
+    );
+    expect(() => buildRunArgs({ ...base, agent: { binary: '/a', runDir: '/run/axo/x\n' } })).toThrow(
+      /absolute host path/,
+    );
+  });
+
   it('labels the default owner when none is given', () => {
     expect(hasPair(buildRunArgs(base), '--label', `${LABELS.owner}=default`)).toBe(true);
   });

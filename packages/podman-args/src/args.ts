@@ -1,4 +1,4 @@
-import { DROPPED_CAPS, LABELS } from './constants';
+import { AGENT_PATHS, DROPPED_CAPS, LABELS } from './constants';
 import { InvalidInputError, parseInput } from './errors';
 import { containerName } from './names';
 import {
@@ -21,11 +21,17 @@ function publishArg(host: string, port: number): string {
   return `${address}:${port}:${port}`;
 }
 
+function bindMount(source: string, destination: string, readOnly = false): string {
+  const fields = ['type=bind', `source=${source}`, `destination=${destination}`];
+  if (readOnly) fields.push('ro=true');
+  return fields.map(csvField).join(',');
+}
+
 /**
  * Argv (after `podman`) that starts a hardened session container: our labels, the working
- * directory bind-mounted at the same path, `--init` so it stops at once, no new privileges,
- * dropped capabilities, loopback-only ports (none at all without a network), and limits
- * only when the spec carries them.
+ * directory bind-mounted at the same path, an init that stops at once (the agent, or
+ * `--init` on the fallback path), no new privileges, dropped capabilities, loopback-only
+ * ports (none at all without a network), and limits only when the spec carries them.
  */
 export function buildRunArgs(spec: RunSpecInput): string[] {
   const s = parseInput(runSpecSchema, spec, 'run spec');
@@ -43,12 +49,30 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
     '--label',
     `${LABELS.workdir}=${s.workdir}`,
     '--mount',
-    ['type=bind', `source=${s.workdir}`, `destination=${s.workdir}`].map(csvField).join(','),
+    bindMount(s.workdir, s.workdir),
     '--workdir',
     s.workdir,
-    '--init',
     '--security-opt=no-new-privileges',
   ];
+  if (s.agent) {
+    // The agent must be root to switch to the session's user; commands get that user.
+    args.push(
+      '--label',
+      `${LABELS.agent}=${s.agent.runDir}`,
+      '--user',
+      '0:0',
+      '--mount',
+      bindMount(s.agent.binary, AGENT_PATHS.binary, true),
+      '--mount',
+      bindMount(`${s.agent.runDir}/token`, AGENT_PATHS.token, true),
+      '--mount',
+      bindMount(`${s.agent.runDir}/s`, AGENT_PATHS.socketDir),
+      '--entrypoint',
+      AGENT_PATHS.binary,
+    );
+  } else {
+    args.push('--init');
+  }
   for (const cap of DROPPED_CAPS) args.push('--cap-drop', cap);
   if (s.network === 'none') {
     args.push('--network', 'none');
@@ -59,7 +83,25 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
     args.push('--memory', s.limits.memory, '--cpus', String(s.limits.cpus), '--pids-limit', String(s.limits.pids));
   }
   for (const [key, value] of Object.entries(s.env)) args.push('--env', `${key}=${value}`);
-  args.push(s.image, 'sleep', 'infinity');
+  args.push(s.image);
+  if (s.agent) {
+    args.push(
+      'init',
+      '--socket',
+      AGENT_PATHS.socket,
+      '--token-file',
+      AGENT_PATHS.token,
+      '--session',
+      s.sessionId,
+      '--owner',
+      s.owner,
+      '--workdir',
+      s.workdir,
+    );
+    if (s.agent.user !== undefined) args.push('--user', s.agent.user);
+  } else {
+    args.push('sleep', 'infinity');
+  }
   return args;
 }
 

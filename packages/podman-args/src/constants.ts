@@ -25,6 +25,20 @@ export const LABELS = Object.freeze({
   session: 'io.axo.session',
   workdir: 'io.axo.workdir',
   owner: 'io.axo.owner',
+  /** The session's host run dir (agent socket and token), when it runs the agent. */
+  agent: 'io.axo.agent',
+} as const);
+
+/** Where a session container sees the agent: the contract between the run argv and the agent. */
+export const AGENT_PATHS = Object.freeze({
+  /** The static agent binary (read-only bind mount). */
+  binary: '/.axo/agent',
+  /** The per-session token (read-only, root-only). */
+  token: '/.axo/token',
+  /** The directory of the agent's socket (the host's `<run dir>/s`). */
+  socketDir: '/.axo/run',
+  /** The socket itself. */
+  socket: '/.axo/run/agent.sock',
 } as const);
 
 /** Owner id used when the caller names none. */

@@ -11,7 +11,11 @@ export type AxoErrorCode =
   | 'LIMITS_UNAVAILABLE'
   | 'TIMEOUT'
   | 'NOT_FOUND'
-  | 'PTY_UNAVAILABLE';
+  | 'CONFLICT'
+  | 'PTY_UNAVAILABLE'
+  | 'AGENT_UNAVAILABLE'
+  | 'AGENT_FAILED'
+  | 'SESSION_ENDED';
 
 export interface AxoErrorOptions {
   /** The underlying error, kept as `cause`. */

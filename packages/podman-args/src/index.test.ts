@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 // A change to this list is a change to the public API: review it as one.
 it('exposes exactly the reviewed public surface', async () => {
   expect(Object.keys(await import('./index')).sort()).toEqual([
+    'AGENT_PATHS',
     'AxoError',
     'ByteRing',
     'DEFAULT_IMAGE',
@@ -14,6 +15,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'LABELS',
     'MAX_ID_LENGTH',
     'NAME_PREFIX',
+    'agentSpecSchema',
     'buildExecArgs',
     'buildKillTaggedArgs',
     'buildPsArgs',
@@ -40,6 +42,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'sandboxPolicySchema',
     'sessionIdSchema',
     'shellJoin',
+    'userSchema',
     'workdirSchema',
   ]);
 });

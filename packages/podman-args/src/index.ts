@@ -3,6 +3,7 @@ export { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
 export type { RingSlice } from './byte-ring';
 export { ByteRing } from './byte-ring';
 export {
+  AGENT_PATHS,
   DEFAULT_IMAGE,
   DEFAULT_LIMITS,
   DEFAULT_OWNER,
@@ -21,6 +22,7 @@ export { containerName } from './names';
 export type { ManagedContainer } from './ps';
 export { parseManagedContainers } from './ps';
 export type {
+  AgentSpec,
   ExecArgsOptionsInput,
   Network,
   ResourceLimits,
@@ -30,6 +32,7 @@ export type {
   SandboxPolicyInput,
 } from './schemas';
 export {
+  agentSpecSchema,
   containerRefSchema,
   envSchema,
   execArgsOptionsSchema,
@@ -41,6 +44,7 @@ export {
   runSpecSchema,
   sandboxPolicySchema,
   sessionIdSchema,
+  userSchema,
   workdirSchema,
 } from './schemas';
 export { shellJoin } from './shell';

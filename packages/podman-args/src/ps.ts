@@ -29,6 +29,8 @@ export interface ManagedContainer {
   readonly sessionId: string;
   readonly owner: string;
   readonly workdir: string;
+  /** The host run dir of the session's agent; undefined for a container without one. */
+  readonly agentRunDir: string | undefined;
   /** podman's state: `running`, `exited`, `created`, … */
   readonly state: string;
   readonly image: string;
@@ -65,6 +67,7 @@ export function parseManagedContainers(stdout: string): ManagedContainer[] {
       sessionId: sessionId as string,
       owner: labels[LABELS.owner] ?? '',
       workdir: labels[LABELS.workdir] ?? '',
+      agentRunDir: labels[LABELS.agent] || undefined,
       state: entry.State,
       image: entry.Image,
       createdAt: entry.Created,

@@ -107,6 +107,25 @@ export const sandboxPolicySchema = z.strictObject({
   trustedImages: z.array(imageRefSchema).default([]),
 });
 
+const hostPathSchema = z
+  .string()
+  .refine((p) => p.startsWith('/') && !/[\0\n\r]/.test(p), 'must be an absolute host path without NUL or newlines');
+
+/** `user`, `uid`, `uid:gid` or `user:group`, as podman and the agent take it. */
+export const userSchema = z
+  .string()
+  .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$/, 'user must be "name", "uid" or "uid:gid"');
+
+/** How a session container runs the agent as its init (packages/agent). */
+export const agentSpecSchema = z.strictObject({
+  /** Host path of the static agent binary (mounted read-only). */
+  binary: hostPathSchema,
+  /** The session's host run dir: holds `token` and the socket dir `s/`. */
+  runDir: hostPathSchema,
+  /** The user commands run as by default (the image's USER, say); root when omitted. */
+  user: userSchema.optional(),
+});
+
 /** Everything `podman run` needs to start one session container. */
 export const runSpecSchema = z.strictObject({
   sessionId: sessionIdSchema,
@@ -127,6 +146,8 @@ export const runSpecSchema = z.strictObject({
   limits: resourceLimitsSchema.optional(),
   /** Environment for the container. @default {} */
   env: envSchema.default({}),
+  /** Run the agent as init; without it, `--init` and `sleep infinity` (the fallback). */
+  agent: agentSpecSchema.optional(),
 });
 
 /** Options of `podman exec`. */
@@ -143,10 +164,7 @@ export const execArgsOptionsSchema = z.strictObject({
     .refine((p) => p.startsWith('/') && !/[\0\n\r]/.test(p), 'workdir must be an absolute path')
     .optional(),
   /** `user`, `uid` or `uid:gid`. */
-  user: z
-    .string()
-    .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$/, 'user must be "name", "uid" or "uid:gid"')
-    .optional(),
+  user: userSchema.optional(),
 });
 
 export type SandboxPolicyInput = z.input<typeof sandboxPolicySchema>;
@@ -156,3 +174,4 @@ export type RunSpecInput = z.input<typeof runSpecSchema>;
 export type RunSpec = z.output<typeof runSpecSchema>;
 export type ExecArgsOptionsInput = z.input<typeof execArgsOptionsSchema>;
 export type Network = SandboxPolicy['network'];
+export type AgentSpec = z.output<typeof agentSpecSchema>;

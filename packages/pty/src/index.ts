@@ -1,5 +1,5 @@
 export { loadNodePty } from './load';
-export type { TerminalSummary } from './registry';
+export type { RegistrySpawnOptions, Terminal, TerminalSummary } from './registry';
 export { TerminalRegistry } from './registry';
 export type { Disposable, SpawnTerminalOptions, TerminalExit } from './terminal';
 export {

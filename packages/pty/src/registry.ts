@@ -1,5 +1,29 @@
 import { AxoError, containerRefSchema, parseInput } from '@axo/podman-args';
-import { PtyTerminal, type SpawnTerminalOptions } from './terminal';
+import { type Disposable, PtyTerminal, type SpawnTerminalOptions } from './terminal';
+
+/**
+ * What a registry holds: PtyTerminal (node-pty over `podman exec -it`) or anything of the
+ * same shape, such as @axo/runtime's AgentTerminal (a PTY the session's agent allocates).
+ */
+export interface Terminal {
+  readonly id: string;
+  readonly command: string;
+  readonly isAlive: boolean;
+  readonly size: { cols: number; rows: number };
+  write(data: string): void;
+  resize(cols: number, rows: number): void;
+  onData(listener: (data: string) => void, options?: { replay?: boolean }): Disposable;
+  onExit(listener: (exit: { exitCode: number }) => void): Disposable;
+  /** Resolves once the process has ended. */
+  readonly exited: Promise<unknown>;
+  readonly outputStats: { totalBytes: number; droppedBytes: number };
+  /** The most recent output, for a client that attaches late. */
+  scrollback(): string;
+  kill(): Promise<unknown>;
+}
+
+/** Options a registry passes when it spawns a terminal (the container is the registry's). */
+export type RegistrySpawnOptions = Omit<SpawnTerminalOptions, 'container' | 'podman'>;
 
 /** One row of `TerminalRegistry.list()`. */
 export interface TerminalSummary {
@@ -11,30 +35,37 @@ export interface TerminalSummary {
 /** The terminals of one session container. */
 export class TerminalRegistry {
   readonly container: string;
-  readonly #podman: string | undefined;
-  readonly #terminals = new Map<string, PtyTerminal>();
+  readonly #spawn: (options: RegistrySpawnOptions) => Promise<Terminal>;
+  readonly #terminals = new Map<string, Terminal>();
 
-  constructor(options: { readonly container: string; readonly podman?: string }) {
+  /**
+   * `spawn` starts terminals another way (the session's agent, say); by default they are
+   * node-pty over `podman exec -it` in `container`.
+   */
+  constructor(options: {
+    readonly container: string;
+    readonly podman?: string;
+    readonly spawn?: (options: RegistrySpawnOptions) => Promise<Terminal>;
+  }) {
     this.container = parseInput(containerRefSchema, options.container, 'container');
-    this.#podman = options.podman;
+    const podman = options.podman;
+    this.#spawn =
+      options.spawn ??
+      ((o) => PtyTerminal.spawn({ ...o, container: this.container, ...(podman !== undefined && { podman }) }));
   }
 
   /** Starts a terminal in this registry's container. */
-  async spawn(options: Omit<SpawnTerminalOptions, 'container' | 'podman'> = {}): Promise<PtyTerminal> {
+  async spawn(options: RegistrySpawnOptions = {}): Promise<Terminal> {
     if (options.id !== undefined && this.#terminals.has(options.id)) {
       throw new AxoError('INVALID_INPUT', `a terminal with id "${options.id}" already exists`);
     }
-    const terminal = await PtyTerminal.spawn({
-      ...options,
-      container: this.container,
-      ...(this.#podman && { podman: this.#podman }),
-    });
+    const terminal = await this.#spawn(options);
     this.#terminals.set(terminal.id, terminal);
     return terminal;
   }
 
   /** The terminal with this id, or undefined. */
-  get(id: string): PtyTerminal | undefined {
+  get(id: string): Terminal | undefined {
     return this.#terminals.get(id);
   }
 

@@ -1,10 +1,17 @@
 export type { AxoErrorCode, ManagedContainer, RingSlice, SandboxPolicy, SandboxPolicyInput } from '@axo/podman-args';
 export { AxoError, ByteRing, InvalidInputError } from '@axo/podman-args';
+export type { AgentExit, AgentStartSpec, AttachOptions as AgentAttachOptions } from './agent/client';
+export { AgentClient, AgentProcess } from './agent/client';
+export type { AgentEndpoint } from './agent/connection';
+export type { AgentStatus } from './agent/endpoint';
+export { endpointFor, endpointForSync } from './agent/endpoint';
+export { agentRunRoot, sessionRunDir } from './agent/paths';
+export type { AgentSignal, ProcInfo } from './agent/protocol';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
 export { INSTALL_HINT, PodmanError } from './errors';
-export type { ExecOptions, ExecResult } from './exec';
-export { execOptionsSchema } from './exec';
+export type { ExecOptions, ExecResult, SpawnOptions } from './exec';
+export { execOptionsSchema, spawnOptionsSchema } from './exec';
 export type { SandboxLogger } from './logger';
 export { silentLogger } from './logger';
 export type {
@@ -17,6 +24,7 @@ export type {
   PodmanSpawnOptions,
 } from './podman';
 export { createPodman } from './podman';
+export type { ExecExit, ExecProcess } from './process';
 export type { PackageManager, ProvisionReport } from './provision';
 export { DEFAULT_DEV_TOOLS } from './provision';
 export type { ReapResult } from './reap';
@@ -28,3 +36,5 @@ export type { SessionsOptions } from './sessions';
 export { listSessions, removeSessions, sessionsOptionsSchema } from './sessions';
 export type { SpawnTaskOptions, TaskInfo, TaskLog, TaskStatus } from './tasks';
 export { DEFAULT_TASK_LOG_BYTES, spawnTaskOptionsSchema } from './tasks';
+export type { AgentTerminalExit, TerminalOptions } from './terminal';
+export { AgentTerminal, DEFAULT_TERMINAL_COMMAND, terminalOptionsSchema } from './terminal';

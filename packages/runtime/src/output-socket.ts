@@ -12,12 +12,18 @@ const CHUNK = 64 * 1024;
  * stdout/stderr, and everything written to it reaches `onChunk` through one reused
  * buffer. A plain pipe allocates a new 64 KiB buffer per read, which piles up as garbage
  * until V8 collects it (about 40 MiB of RSS for 200 MB of output); this stays flat.
- * `onChunk` must copy what it keeps: the buffer is overwritten by the next read.
+ * `onChunk` must copy what it keeps: the buffer is overwritten by the next read. When it
+ * returns false, reading stops (the child's writes block once the socket buffer fills)
+ * until `resume()`: that is how a slow consumer slows the command down.
  */
-export async function openOutputSocket(onChunk: (chunk: Buffer) => void): Promise<{
+export async function openOutputSocket(onChunk: (chunk: Buffer) => boolean | undefined): Promise<{
   readonly childEnd: net.Socket;
   /** Resolves when the child side has closed and all data was delivered. */
   readonly drained: Promise<void>;
+  /** Starts reading again after `onChunk` returned false. */
+  readonly resume: () => void;
+  /** Milliseconds since data last arrived, or 0 while paused by the consumer. */
+  readonly idleMs: () => number;
 }> {
   const name = `axo-${process.pid}-${randomBytes(6).toString('hex')}`;
   // Linux has an abstract namespace (no file); elsewhere a socket file is used and removed.
@@ -30,14 +36,17 @@ export async function openOutputSocket(onChunk: (chunk: Buffer) => void): Promis
   const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
   const buffer = Buffer.allocUnsafe(CHUNK);
   let reader: net.Socket | undefined;
+  let paused = false;
+  let lastData = performance.now();
   const drained = new Promise<void>((resolve, reject) => {
     reader = net.connect({
       path,
       onread: {
         buffer,
         callback: (n: number, buf: Uint8Array) => {
-          onChunk(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
+          lastData = performance.now();
+          paused = onChunk(Buffer.from(buf.buffer, buf.byteOffset, n)) === false;
+          return !paused;
         },
       },
     });
@@ -48,5 +57,15 @@ export async function openOutputSocket(onChunk: (chunk: Buffer) => void): Promis
   const childEnd = await accepted;
   server.close();
   if (path.startsWith('/')) await rm(path, { force: true });
-  return { childEnd, drained };
+  return {
+    childEnd,
+    drained,
+    resume: () => {
+      if (!paused) return;
+      paused = false;
+      lastData = performance.now();
+      reader?.resume();
+    },
+    idleMs: () => (paused ? 0 : performance.now() - lastData),
+  };
 }

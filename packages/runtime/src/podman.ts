@@ -27,11 +27,12 @@ export interface PodmanSpawnOptions {
   readonly stdin?: 'pipe' | 'ignore';
   /**
    * Receives stdout as it arrives. The chunk is a view into a reused buffer: copy
-   * what you keep. Without it, stdout is discarded.
+   * what you keep. Return false to stop reading until `resume()` (backpressure).
+   * Without it, stdout is discarded.
    */
-  readonly onStdout?: (chunk: Buffer) => void;
+  readonly onStdout?: (chunk: Buffer) => boolean | undefined;
   /** Receives stderr likewise; with `combined`, stderr goes to `onStdout` instead. */
-  readonly onStderr?: (chunk: Buffer) => void;
+  readonly onStderr?: (chunk: Buffer) => boolean | undefined;
   /** Send stderr to the same place as stdout (in arrival order). @default false */
   readonly combined?: boolean;
 }
@@ -50,6 +51,8 @@ export interface PodmanProcess {
   /** Resolves (never rejects) once it has exited and all of its output was delivered. */
   readonly exited: Promise<PodmanExit>;
   kill(signal?: NodeJS.Signals): void;
+  /** Reads output again after a callback returned false (one stream, or both). */
+  resume(stream?: 'stdout' | 'stderr'): void;
 }
 
 /** The seam between axo and podman: tests swap the binary for a fault-injecting fake. */
@@ -123,9 +126,17 @@ export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
       });
       const drained = Promise.all([out.drained, err.drained]).catch(() => undefined);
       // Output normally ends with the process; a stray grandchild holding the socket
-      // open must not hold the caller forever.
+      // open must not hold the caller forever. Only silence counts: a consumer that is
+      // still reading slowly (backpressure) gets every byte.
       const done = exited.then(async (exit) => {
-        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        let timer: NodeJS.Timeout | undefined;
+        const stray = new Promise<void>((resolve) => {
+          timer = setInterval(() => {
+            if (Math.min(out.idleMs(), err.idleMs()) > 2000) resolve();
+          }, 250);
+        });
+        await Promise.race([drained, stray]);
+        clearInterval(timer);
         return exit;
       });
       return {
@@ -133,6 +144,10 @@ export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
         exited: done,
         kill: (signal: NodeJS.Signals = 'SIGTERM') => {
           child.kill(signal);
+        },
+        resume: (stream?: 'stdout' | 'stderr') => {
+          if (stream !== 'stderr') out.resume();
+          if (stream !== 'stdout') err.resume();
         },
       };
     },

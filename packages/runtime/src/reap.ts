@@ -1,6 +1,6 @@
 import { buildRmArgs, parseInput } from '@axo/podman-args';
 import { assertOk, createPodman } from './podman';
-import { queryContainers, type SessionsOptions, sessionsOptionsSchema } from './sessions';
+import { queryContainers, removeRunDirs, type SessionsOptions, sessionsOptionsSchema } from './sessions';
 
 export interface ReapResult {
   /** Container names removed. */
@@ -21,7 +21,8 @@ export async function reapOrphans(knownIds: Iterable<string>, options: SessionsO
   const podman = createPodman(o.podman);
   const known = new Set(knownIds);
   const ours = await queryContainers(podman, o.owner);
-  const orphans = ours.filter((c) => !known.has(c.sessionId)).map((c) => c.name);
+  const orphanContainers = ours.filter((c) => !known.has(c.sessionId));
+  const orphans = orphanContainers.map((c) => c.name);
   const batches: string[][] = [];
   for (let i = 0; i < orphans.length; i += BATCH) batches.push(orphans.slice(i, i + BATCH));
   await Promise.all(
@@ -30,5 +31,6 @@ export async function reapOrphans(knownIds: Iterable<string>, options: SessionsO
       assertOk(result, 'PODMAN_FAILED', `cannot remove orphaned containers ${names.join(', ')}`);
     }),
   );
+  await removeRunDirs(orphanContainers);
   return { removed: orphans, kept: ours.filter((c) => known.has(c.sessionId)).map((c) => c.name) };
 }

@@ -1,4 +1,5 @@
 import type { Network, ResourceLimits } from '@axo/podman-args';
+import type { AgentStatus } from './agent/endpoint';
 import type { ProvisionReport } from './provision';
 
 /** One post-create command and how it went. */
@@ -38,6 +39,8 @@ export interface HardeningReport {
   };
   readonly capabilitiesDropped: readonly string[];
   readonly noNewPrivileges: boolean;
+  /** Whether commands run through the session's agent, and if not, why (`podman exec` then). */
+  readonly agent: AgentStatus;
   readonly postCreate: readonly PostCreateOutcome[];
   readonly provisioning: ProvisionReport;
   /** Every warning raised while starting, in order. */

@@ -1,6 +1,8 @@
 import { realpath, stat } from 'node:fs/promises';
+import { agentBinaryPath } from '@axo/agent';
 import {
   AxoError,
+  buildPsArgs,
   buildRmArgs,
   containerName,
   DEFAULT_OWNER,
@@ -10,24 +12,50 @@ import {
   type ManagedContainer,
   ownerIdSchema,
   parseInput,
+  parseManagedContainers,
   portSchema,
   type ResolvedImage,
   resolveImage,
   type SandboxPolicy,
   sandboxPolicySchema,
   sessionIdSchema,
+  userSchema,
   workdirSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
-import { type ExecOptions, type ExecResult, execInContainer } from './exec';
+import { AgentClient } from './agent/client';
+import { type AgentStatus, endpointFor, isOurRunDir, waitForAgent } from './agent/endpoint';
+import { prepareRunDir, removeRunDir } from './agent/paths';
+import { spawnViaAgent } from './backends/agent';
+import { spawnViaPodman } from './backends/podman-exec';
+import {
+  collect,
+  type ExecOptions,
+  type ExecResult,
+  execOptionsSchema,
+  type SpawnOptions,
+  spawnOptionsSchema,
+  toSpawnSpec,
+} from './exec';
 import { withKeyedLock } from './keyed-lock';
 import { type SandboxLogger, silentLogger } from './logger';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
+import type { ExecProcess, SpawnSpec } from './process';
 import { DEFAULT_DEV_TOOLS, type ProvisionReport, provision } from './provision';
 import type { HardeningReport, PostCreateOutcome } from './report';
 import { queryContainers } from './sessions';
-import { createContainer } from './start';
-import { type SpawnTaskOptions, type TaskInfo, type TaskLog, TaskRegistry } from './tasks';
+import { type CreatedContainer, createContainer, imageUser } from './start';
+import {
+  AgentTaskRegistry,
+  type SpawnTaskOptions,
+  spawnTaskOptionsSchema,
+  type TaskBackend,
+  type TaskInfo,
+  type TaskLog,
+  validTaskCommand,
+} from './tasks';
+import { PodmanTaskRegistry } from './tasks-podman';
+import { AgentTerminal, type TerminalOptions } from './terminal';
 
 const loggerSchema = z.custom<SandboxLogger>(
   (v) => typeof v === 'object' && v !== null && typeof (v as SandboxLogger).warn === 'function',
@@ -50,6 +78,8 @@ export const startOptionsSchema = z.strictObject({
   publishHost: z.string().optional(),
   /** Container environment. @default {} */
   env: envSchema.default({}),
+  /** The user commands, tasks and terminals run as. @default the image's USER, else root */
+  user: userSchema.optional(),
   /** The repository's post-create commands; run only when the policy allows. @default [] */
   postCreate: z.array(z.string()).default([]),
   /** The sandbox policy (secure defaults). */
@@ -65,6 +95,12 @@ export const startOptionsSchema = z.strictObject({
       }),
     ])
     .default({ tools: [...DEFAULT_DEV_TOOLS], timeoutMs: 300_000 }),
+  /**
+   * Run axo-agent as the container's init, so commands cost a fork instead of a
+   * `podman exec`. When it cannot run, the session starts the old way and the report says
+   * why. `false` chooses the `podman exec` path on purpose. @default true
+   */
+  agent: z.boolean().default(true),
   /** Reuse a running container of this session (same owner) instead of replacing it. @default false */
   reattach: z.boolean().default(false),
   /** Limit for each `podman run`. @default 300000 (a first start may pull an image) */
@@ -102,6 +138,18 @@ async function findSession(podman: Podman, sessionId: string, owner: string): Pr
   return (await queryContainers(podman, owner, sessionId))[0];
 }
 
+/** Every axo container of this session id, whoever owns it. */
+async function findAnyOwner(podman: Podman, sessionId: string): Promise<ManagedContainer | undefined> {
+  const result = await podman.run(buildPsArgs({ sessionId }), { timeoutMs: 60_000 });
+  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
+  return parseManagedContainers(result.stdout)[0];
+}
+
+/** How commands reach the container: the agent, or a podman exec each. */
+type Backend =
+  | { readonly via: 'agent'; readonly client: AgentClient; readonly tasks: TaskBackend; readonly version: string }
+  | { readonly via: 'podman-exec'; readonly tasks: PodmanTaskRegistry; readonly reason: string };
+
 /** A session's hardened container, and the commands, tasks and reports that go with it. */
 export class SessionSandbox {
   /** Session id. */
@@ -113,7 +161,8 @@ export class SessionSandbox {
   /** Host working directory (also the path inside the container). */
   readonly root: string;
   readonly #podman: Podman;
-  readonly #tasks: TaskRegistry;
+  #backend: Backend;
+  #runDir: string | undefined;
   #stopped: Promise<void> | undefined;
   #report: HardeningReport | undefined;
 
@@ -123,12 +172,63 @@ export class SessionSandbox {
     this.owner = c.owner;
     this.root = c.root;
     this.container = containerName(c.sessionId);
-    this.#tasks = new TaskRegistry(podman, this.container);
+    this.#backend = this.#podmanBackend('not connected yet');
+  }
+
+  #podmanBackend(reason: string): Backend {
+    return { via: 'podman-exec', tasks: new PodmanTaskRegistry(this.#podman, this.container), reason };
+  }
+
+  #agentBackend(client: AgentClient, version: string, runDir: string): void {
+    this.#backend = {
+      via: 'agent',
+      client,
+      version,
+      tasks: new AgentTaskRegistry(client, { cwd: this.root }),
+    };
+    this.#runDir = runDir;
+  }
+
+  /** Connects to the session's agent when it has one; otherwise keeps the podman path. */
+  async #connectAgent(labelledRunDir: string | undefined): Promise<AgentStatus> {
+    if (labelledRunDir === undefined) {
+      const reason = 'the container was created without the agent';
+      this.#backend = this.#podmanBackend(reason);
+      return { status: 'unavailable', reason };
+    }
+    const endpoint = await endpointFor(this.sessionId, labelledRunDir);
+    if (!endpoint) {
+      const reason = isOurRunDir(this.sessionId, labelledRunDir)
+        ? `its run dir ${labelledRunDir} has no token (was it removed?)`
+        : `its agent label names ${labelledRunDir}, outside axo's run root`;
+      this.#backend = this.#podmanBackend(reason);
+      return { status: 'unavailable', reason };
+    }
+    const client = new AgentClient(endpoint);
+    try {
+      const pong = await client.ping();
+      this.#agentBackend(client, pong.agent, endpoint.runDir);
+      return { status: 'running', version: pong.agent };
+    } catch (error) {
+      this.#backend = this.#podmanBackend((error as Error).message);
+      return { status: 'unavailable', reason: (error as Error).message };
+    }
   }
 
   /** What protection applied; undefined for a sandbox made with `attach`. */
   get report(): HardeningReport | undefined {
     return this.#report;
+  }
+
+  /** Whether commands go through the session's agent, and if not, why. */
+  get agent(): AgentStatus {
+    const b = this.#backend;
+    return b.via === 'agent' ? { status: 'running', version: b.version } : { status: 'unavailable', reason: b.reason };
+  }
+
+  /** The agent client, for callers that need the agent's own operations. */
+  get agentClient(): AgentClient | undefined {
+    return this.#backend.via === 'agent' ? this.#backend.client : undefined;
   }
 
   /**
@@ -144,11 +244,16 @@ export class SessionSandbox {
     return withKeyedLock(`${podman.binary}\0${name}`, async () => {
       const started = performance.now();
       const sandbox = new SessionSandbox(podman, { sessionId: o.sessionId, owner: o.owner, root: workdir });
-      const existing = o.reattach ? await findSession(podman, o.sessionId, o.owner) : undefined;
+      const existing = await findAnyOwner(podman, o.sessionId);
+      if (existing && existing.owner !== o.owner) {
+        throw new AxoError('START_FAILED', `session ${o.sessionId} belongs to another owner (${existing.owner})`, {
+          hint: 'Use another session id; axo never touches sessions of other owners.',
+        });
+      }
       const report =
-        existing?.state === 'running'
-          ? await reattachTo(sandbox, existing, image, o)
-          : await createIn(sandbox, podman, image, o);
+        o.reattach && existing?.state === 'running'
+          ? await SessionSandbox.#reattachTo(sandbox, existing, image, o)
+          : await SessionSandbox.#createIn(sandbox, podman, image, o, existing);
       sandbox.#report = { ...report, durationMs: Math.round(performance.now() - started) };
       return sandbox;
     });
@@ -168,54 +273,267 @@ export class SessionSandbox {
         },
       );
     }
-    return new SessionSandbox(podman, { sessionId: found.sessionId, owner: found.owner, root: found.workdir });
+    const sandbox = new SessionSandbox(podman, { sessionId: found.sessionId, owner: found.owner, root: found.workdir });
+    await sandbox.#connectAgent(found.agentRunDir);
+    return sandbox;
+  }
+
+  #spec(argv: readonly string[], o: z.output<typeof spawnOptionsSchema>, stdin: boolean): SpawnSpec {
+    return toSpawnSpec(argv, o, stdin, { cwd: this.root, user: undefined });
+  }
+
+  #spawn(spec: SpawnSpec): Promise<ExecProcess> {
+    const b = this.#backend;
+    return b.via === 'agent' ? spawnViaAgent(b.client, spec) : spawnViaPodman(this.#podman, this.container, spec);
+  }
+
+  /**
+   * Starts `argv` and returns it as streams (stdout, stderr, stdin with `stdin: true`),
+   * with backpressure: a slow reader slows the command.
+   */
+  spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<ExecProcess> {
+    const o = parseInput(spawnOptionsSchema, options, 'spawn options');
+    return this.#spawn(this.#spec(argv, o, o.stdin));
   }
 
   /** Runs `argv` in the container; a non-zero exit is a result. */
   exec(argv: readonly string[], options: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>;
   exec(argv: readonly string[], options?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
   exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult<string | Buffer>> {
-    return execInContainer(this.#podman, this.container, argv, { cwd: this.root, ...options });
+    const o = parseInput(execOptionsSchema, options, 'exec options');
+    const spec = (stdin: boolean) => this.#spec(argv, { ...o, stdin }, stdin);
+    const first = spec(false);
+    return collect((stdin) => this.#spawn(stdin ? spec(true) : first), o);
   }
 
-  /** Starts `command` (`sh -c`) in the background; returns its id at once. */
-  spawnBackground(command: string, options: SpawnTaskOptions = {}): string {
-    return this.#tasks.spawn(command, { cwd: this.root, ...options });
+  /** Starts `command` (`sh -c`) in the background; resolves with its id once it runs. */
+  spawnBackground(command: string, options: SpawnTaskOptions = {}): Promise<string> {
+    validTaskCommand(command);
+    const o = parseInput(spawnTaskOptionsSchema, options, 'task options');
+    return this.#backend.tasks.spawn(command, { cwd: this.root, ...o });
   }
 
   /** A snapshot of one task, or undefined. */
-  getTask(id: string): TaskInfo | undefined {
-    return this.#tasks.get(id);
+  getTask(id: string): Promise<TaskInfo | undefined> {
+    return this.#backend.tasks.get(id);
   }
 
-  /** Snapshots of every task of this sandbox object. */
-  listTasks(): TaskInfo[] {
-    return this.#tasks.list();
+  /** Snapshots of every task of this session (with the agent: whoever started them). */
+  listTasks(): Promise<TaskInfo[]> {
+    return this.#backend.tasks.list();
   }
 
   /** A task's combined output from a byte offset (for incremental polling). */
-  taskLog(id: string, offset = 0): TaskLog {
-    return this.#tasks.log(id, offset);
+  taskLog(id: string, offset = 0): Promise<TaskLog> {
+    return this.#backend.tasks.log(id, offset);
   }
 
   /** Resolves when the task has ended. */
   waitTask(id: string): Promise<TaskInfo> {
-    return this.#tasks.wait(id);
+    return this.#backend.tasks.wait(id);
   }
 
   /** Ends a task's processes inside the container and waits for it. */
   killTask(id: string): Promise<TaskInfo> {
-    return this.#tasks.kill(id);
+    return this.#backend.tasks.kill(id);
+  }
+
+  /**
+   * Opens a terminal on a PTY the agent allocates. Without the agent this throws
+   * AGENT_UNAVAILABLE: use @axo/pty's PtyTerminal (node-pty over `podman exec -it`) then.
+   */
+  openTerminal(options: TerminalOptions = {}): Promise<AgentTerminal> {
+    const b = this.#backend;
+    if (b.via !== 'agent') {
+      return Promise.reject(
+        new AxoError('AGENT_UNAVAILABLE', `session ${this.sessionId} has no agent: ${b.reason}`, {
+          hint: "Use @axo/pty's PtyTerminal over podman exec for this session.",
+        }),
+      );
+    }
+    return AgentTerminal.spawn(b.client, { cwd: this.root }, options);
   }
 
   /** Removes the container (in well under a second). Calling it again is a no-op. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       const result = await this.#podman.run(buildRmArgs([this.container]), { timeoutMs: 30_000 });
-      this.#tasks.abandonAll();
+      this.#backend.tasks.abandonAll();
       assertOk(result, 'PODMAN_FAILED', `cannot remove ${this.container}`);
+      if (this.#runDir) await removeRunDir(this.#runDir);
     })();
     return this.#stopped;
+  }
+
+  /** Reuses a running container: tools are checked; post-create commands ran when it was made. */
+  static async #reattachTo(
+    sandbox: SessionSandbox,
+    existing: ManagedContainer,
+    image: ResolvedImage,
+    o: StartInput,
+  ): Promise<ReportBody> {
+    if (existing.workdir !== sandbox.root) {
+      throw new AxoError(
+        'START_FAILED',
+        `session ${o.sessionId} is running over ${existing.workdir}, not ${sandbox.root}`,
+        {
+          hint: 'Reattach with the same workdir, or start without reattach to replace it.',
+        },
+      );
+    }
+    o.logger.info(`reattached to running session container ${sandbox.container}`);
+    await sandbox.#connectAgent(existing.agentRunDir);
+    const provisioning = await provisionIn(sandbox, o);
+    return {
+      ...commonReport(sandbox, o.policy),
+      reattached: true,
+      image: { requested: image.requested, used: existing.image },
+      limits: { requested: o.policy.limits, applied: 'unknown' },
+      ports: {
+        requested: o.ports,
+        published: existing.ports.map((p) => ({ hostIp: p.hostIp, port: p.hostPort })),
+        dropped: [],
+      },
+      postCreate: [],
+      provisioning,
+      warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
+    };
+  }
+
+  /** Creates the container, provisions it and runs the post-create commands the policy allows. */
+  static async #createIn(
+    sandbox: SessionSandbox,
+    podman: Podman,
+    image: ResolvedImage,
+    o: StartInput,
+    existing: ManagedContainer | undefined,
+  ): Promise<ReportBody> {
+    const { policy } = o;
+    const warnings: string[] = [];
+    const warn = (message: string) => {
+      warnings.push(message);
+      o.logger.warn(message);
+    };
+    if (image.warning) warn(image.warning);
+    // The image's USER is the default user of commands, as with `podman exec`; it also
+    // proves the image is there (or pulls it) before anything running is touched.
+    const user = o.user ?? (await imageUser(podman, image.image, o.startTimeoutMs));
+    if (existing) {
+      const removed = await podman.run(buildRmArgs([existing.name]), { timeoutMs: 30_000 });
+      assertOk(removed, 'PODMAN_FAILED', `cannot remove the earlier container of session ${o.sessionId}`);
+    }
+    const spec = {
+      sessionId: o.sessionId,
+      owner: o.owner,
+      workdir: sandbox.root,
+      image: image.image,
+      network: policy.network,
+      publishHost: o.publishHost,
+      env: o.env,
+    };
+    const create = (agent?: { binary: string; runDir: string }) =>
+      createContainer({
+        podman,
+        spec: agent ? { ...spec, agent: { ...agent, ...(user !== undefined && { user }) } } : spec,
+        ports: policy.network === 'none' ? [] : o.ports,
+        policy,
+        timeoutMs: o.startTimeoutMs,
+        logger: o.logger,
+        // Replace only a container that carries our labels for this very session and owner.
+        mayReplace: async () => (await findSession(podman, o.sessionId, o.owner)) !== undefined,
+      });
+
+    let created: CreatedContainer | undefined;
+    let agentReason = 'turned off (agent: false)';
+    if (o.agent) {
+      let binary: string | undefined;
+      try {
+        binary = agentBinaryPath();
+      } catch (error) {
+        agentReason = (error as Error).message;
+      }
+      if (binary) {
+        const run = await prepareRunDir(o.sessionId);
+        try {
+          created = await create({ binary, runDir: run.dir });
+        } catch (error) {
+          await removeRunDir(run.dir);
+          throw error;
+        }
+        const client = new AgentClient({ runDir: run.dir, token: run.token, sessionId: o.sessionId });
+        const status = await waitForAgent(client, {
+          stillRunning: async () =>
+            (
+              await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', sandbox.container])
+            ).stdout.trim() === 'true',
+        });
+        if (status.status === 'running') {
+          sandbox.#agentBackend(client, status.version, run.dir);
+        } else {
+          agentReason = status.reason;
+          warn(`the agent could not run in this session (${status.reason}); commands use podman exec`);
+          await podman.run(buildRmArgs([sandbox.container], { graceSeconds: 0 }), { timeoutMs: 30_000 });
+          await removeRunDir(run.dir);
+          created = undefined;
+        }
+      }
+    }
+    if (!created) {
+      created = await create();
+      sandbox.#backend = sandbox.#podmanBackend(agentReason);
+    }
+    warnings.push(...created.warnings);
+
+    const provisioning = await provisionIn(sandbox, o);
+    if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
+
+    const postCreate: PostCreateOutcome[] = [];
+    if (o.postCreate.length > 0 && !policy.allowPostCreate) {
+      warn(
+        `skipped ${o.postCreate.length} post-create command(s) from the repository: they are not run ` +
+          'automatically. Set allowPostCreate in the policy to run them.',
+      );
+      for (const command of o.postCreate) postCreate.push({ command, status: 'skipped', exitCode: null });
+    } else {
+      for (const command of o.postCreate) {
+        o.logger.info(`running post-create command: ${command}`);
+        const r = await sandbox.exec(['sh', '-c', command], { timeoutMs: o.postCreateTimeoutMs });
+        const status = r.timedOut ? 'timed-out' : r.exitCode === 0 ? 'ok' : 'failed';
+        postCreate.push({ command, status, exitCode: r.exitCode });
+        if (status !== 'ok') {
+          const said = r.stderr.trim() ? `: ${r.stderr.trim().slice(-500)}` : '';
+          warn(
+            `post-create command ${status === 'timed-out' ? 'timed out' : `failed (exit ${r.exitCode})`}: ${command}${said}`,
+          );
+        }
+      }
+    }
+
+    const requestedPorts = [...new Set(o.ports)];
+    const hostIp = o.publishHost ?? '127.0.0.1';
+    return {
+      ...commonReport(sandbox, policy),
+      reattached: false,
+      image: { requested: image.requested, used: image.image, ...(image.warning && { refusedReason: image.warning }) },
+      limits: {
+        requested: policy.limits,
+        applied: created.limitsApplied,
+        ...(created.limitsDroppedReason && { droppedReason: created.limitsDroppedReason }),
+      },
+      ports: {
+        requested: requestedPorts,
+        published: created.published.map((port) => ({ hostIp, port })),
+        dropped: [
+          ...(policy.network === 'none'
+            ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
+            : []),
+          ...created.dropped,
+        ],
+      },
+      postCreate,
+      provisioning,
+      warnings,
+    };
   }
 }
 
@@ -231,6 +549,7 @@ function commonReport(sandbox: SessionSandbox, policy: SandboxPolicy) {
     network: policy.network,
     capabilitiesDropped: DROPPED_CAPS,
     noNewPrivileges: true,
+    agent: sandbox.agent,
   };
 }
 
@@ -242,126 +561,6 @@ function provisionIn(sandbox: SessionSandbox, o: StartInput): Promise<ProvisionR
     network: o.policy.network,
     logger: o.logger,
   });
-}
-
-/** Reuses a running container: tools are checked; post-create commands ran when it was made. */
-async function reattachTo(
-  sandbox: SessionSandbox,
-  existing: ManagedContainer,
-  image: ResolvedImage,
-  o: StartInput,
-): Promise<ReportBody> {
-  if (existing.workdir !== sandbox.root) {
-    throw new AxoError(
-      'START_FAILED',
-      `session ${o.sessionId} is running over ${existing.workdir}, not ${sandbox.root}`,
-      {
-        hint: 'Reattach with the same workdir, or start without reattach to replace it.',
-      },
-    );
-  }
-  o.logger.info(`reattached to running session container ${sandbox.container}`);
-  const provisioning = await provisionIn(sandbox, o);
-  return {
-    ...commonReport(sandbox, o.policy),
-    reattached: true,
-    image: { requested: image.requested, used: existing.image },
-    limits: { requested: o.policy.limits, applied: 'unknown' },
-    ports: {
-      requested: o.ports,
-      published: existing.ports.map((p) => ({ hostIp: p.hostIp, port: p.hostPort })),
-      dropped: [],
-    },
-    postCreate: [],
-    provisioning,
-    warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
-  };
-}
-
-/** Creates the container, provisions it and runs the post-create commands the policy allows. */
-async function createIn(
-  sandbox: SessionSandbox,
-  podman: Podman,
-  image: ResolvedImage,
-  o: StartInput,
-): Promise<ReportBody> {
-  const { policy } = o;
-  const warnings: string[] = [];
-  const warn = (message: string) => {
-    warnings.push(message);
-    o.logger.warn(message);
-  };
-  if (image.warning) warn(image.warning);
-  const created = await createContainer({
-    podman,
-    spec: {
-      sessionId: o.sessionId,
-      owner: o.owner,
-      workdir: sandbox.root,
-      image: image.image,
-      network: policy.network,
-      publishHost: o.publishHost,
-      env: o.env,
-    },
-    ports: policy.network === 'none' ? [] : o.ports,
-    policy,
-    timeoutMs: o.startTimeoutMs,
-    logger: o.logger,
-    // Replace only a container that carries our labels for this very session and owner.
-    mayReplace: async () => (await findSession(podman, o.sessionId, o.owner)) !== undefined,
-  });
-  warnings.push(...created.warnings);
-
-  const provisioning = await provisionIn(sandbox, o);
-  if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
-
-  const postCreate: PostCreateOutcome[] = [];
-  if (o.postCreate.length > 0 && !policy.allowPostCreate) {
-    warn(
-      `skipped ${o.postCreate.length} post-create command(s) from the repository: they are not run ` +
-        'automatically. Set allowPostCreate in the policy to run them.',
-    );
-    for (const command of o.postCreate) postCreate.push({ command, status: 'skipped', exitCode: null });
-  } else {
-    for (const command of o.postCreate) {
-      o.logger.info(`running post-create command: ${command}`);
-      const r = await sandbox.exec(['sh', '-c', command], { timeoutMs: o.postCreateTimeoutMs });
-      const status = r.timedOut ? 'timed-out' : r.exitCode === 0 ? 'ok' : 'failed';
-      postCreate.push({ command, status, exitCode: r.exitCode });
-      if (status !== 'ok') {
-        const said = r.stderr.trim() ? `: ${r.stderr.trim().slice(-500)}` : '';
-        warn(
-          `post-create command ${status === 'timed-out' ? 'timed out' : `failed (exit ${r.exitCode})`}: ${command}${said}`,
-        );
-      }
-    }
-  }
-
-  const requestedPorts = [...new Set(o.ports)];
-  const hostIp = o.publishHost ?? '127.0.0.1';
-  return {
-    ...commonReport(sandbox, policy),
-    reattached: false,
-    image: { requested: image.requested, used: image.image, ...(image.warning && { refusedReason: image.warning }) },
-    limits: {
-      requested: policy.limits,
-      applied: created.limitsApplied,
-      ...(created.limitsDroppedReason && { droppedReason: created.limitsDroppedReason }),
-    },
-    ports: {
-      requested: requestedPorts,
-      published: created.published.map((port) => ({ hostIp, port })),
-      dropped: [
-        ...(policy.network === 'none'
-          ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
-          : []),
-        ...created.dropped,
-      ],
-    },
-    postCreate,
-    provisioning,
-    warnings,
-  };
 }
 
 function disabledProvisioning(detail: string): ProvisionReport {

@@ -10,6 +10,8 @@ import {
   sessionIdSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
+import { isOurRunDir } from './agent/endpoint';
+import { removeRunDir } from './agent/paths';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 
 export const sessionsOptionsSchema = z.strictObject({
@@ -42,10 +44,18 @@ export async function removeSessions(sessionIds: readonly string[], options: Ses
   const ids = sessionIds.map((id) => parseInput(sessionIdSchema, id, 'session id'));
   const o = parseInput(sessionsOptionsSchema, options, 'session options');
   const podman = createPodman(o.podman);
-  const existing = new Set((await queryContainers(podman, o.owner)).map((c) => c.sessionId));
+  const existing = new Map((await queryContainers(podman, o.owner)).map((c) => [c.sessionId, c]));
   const targets = ids.filter((id) => existing.has(id));
   if (targets.length === 0) return [];
   const result = await podman.run(buildRmArgs(targets.map(containerName)), { timeoutMs: 120_000 });
   assertOk(result, 'PODMAN_FAILED', `cannot remove ${targets.join(', ')}`);
+  await removeRunDirs(targets.map((id) => existing.get(id) as ManagedContainer));
   return targets;
+}
+
+/** Removes the agent run dirs of removed containers: only the ones axo derives, never a labelled path elsewhere. */
+export async function removeRunDirs(containers: readonly ManagedContainer[]): Promise<void> {
+  await Promise.all(
+    containers.filter((c) => isOurRunDir(c.sessionId, c.agentRunDir)).map((c) => removeRunDir(c.agentRunDir as string)),
+  );
 }

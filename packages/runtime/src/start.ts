@@ -9,7 +9,7 @@ import {
 } from '@axo/podman-args';
 import { PodmanError } from './errors';
 import type { SandboxLogger } from './logger';
-import type { Podman, PodmanResult } from './podman';
+import { assertOk, type Podman, type PodmanResult } from './podman';
 
 export interface CreateContainerInput {
   readonly podman: Podman;
@@ -33,6 +33,26 @@ export interface CreatedContainer {
 const IMAGE_HINT =
   'No registry may be reachable: build a local image (`axo image bootstrap`, or scripts/setup-podman.sh) ' +
   'and make it the policy default.';
+
+/**
+ * The image's configured USER (the default user of commands, as `podman exec` has it), or
+ * undefined for root. A missing image is pulled here, so an image that cannot be had fails
+ * the start before anything that runs is touched.
+ */
+export async function imageUser(podman: Podman, image: string, timeoutMs: number): Promise<string | undefined> {
+  const inspect = () => podman.run(['image', 'inspect', '--format', '{{.Config.User}}', image], { timeoutMs: 60_000 });
+  let result = await inspect();
+  if (result.exitCode !== 0) {
+    const pulled = await podman.run(['pull', '--quiet', image], { timeoutMs });
+    if (pulled.exitCode !== 0 || pulled.timedOut) {
+      throw new PodmanError('START_FAILED', `image ${image} is not available`, { ...pulled, hint: IMAGE_HINT });
+    }
+    result = await inspect();
+    assertOk(result, 'START_FAILED', `cannot inspect image ${image}`);
+  }
+  const user = result.stdout.trim();
+  return user === '' || user === 'root' || user === '0' || user === '0:0' ? undefined : user;
+}
 
 /**
  * Runs the container, adapting to what the host refuses: limits dropped on a cgroup error

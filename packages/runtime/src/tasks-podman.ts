@@ -1,64 +1,17 @@
-import {
-  AxoError,
-  ByteRing,
-  buildExecArgs,
-  EXEC_TAG_ENV,
-  envSchema,
-  isContainerGone,
-  parseInput,
-  type RingSlice,
-} from '@axo/podman-args';
-import { z } from 'zod';
+import { AxoError, ByteRing, buildExecArgs, EXEC_TAG_ENV, isContainerGone, parseInput } from '@axo/podman-args';
 import { newId } from './ids';
 import { killTaggedUntilExit } from './kill';
 import { isMissingBinary, type Podman } from './podman';
-
-/** Default size of a task's output ring. */
-export const DEFAULT_TASK_LOG_BYTES = 64 * 1024;
-
-export const spawnTaskOptionsSchema = z.strictObject({
-  /** Extra environment. @default {} */
-  env: envSchema.default({}),
-  /** Working directory inside the container. */
-  cwd: z.string().optional(),
-  /** User to run as. */
-  user: z.string().optional(),
-  /** Bytes of combined output kept. @default 65536 */
-  logBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .max(64 * 1024 * 1024)
-    .optional(),
-});
-
-export type SpawnTaskOptions = z.input<typeof spawnTaskOptionsSchema>;
-
-/** `running` until the command ends; `exited` with its code; `failed` when it could not run. */
-export type TaskStatus = 'running' | 'exited' | 'failed';
-
-/** A snapshot of a background task. */
-export interface TaskInfo {
-  readonly id: string;
-  readonly command: string;
-  readonly status: TaskStatus;
-  /** Exit code once exited (137 after a kill); `null` while running or when it failed. */
-  readonly exitCode: number | null;
-  /** Ended by `killTask`. */
-  readonly killed: boolean;
-  /** Why a `failed` task failed. */
-  readonly error: string | undefined;
-  readonly startedAt: Date;
-  readonly endedAt: Date | undefined;
-  /** Output bytes produced so far, and how many the ring dropped. */
-  readonly outputBytes: number;
-  readonly droppedBytes: number;
-}
-
-/** Output of a task, from a stream offset, for incremental polling. */
-export interface TaskLog extends RingSlice {
-  readonly text: string;
-}
+import {
+  DEFAULT_TASK_LOG_BYTES,
+  type SpawnTaskOptions,
+  spawnTaskOptionsSchema,
+  type TaskBackend,
+  type TaskInfo,
+  type TaskLog,
+  type TaskStatus,
+  validTaskCommand,
+} from './tasks';
 
 interface TaskEntry {
   readonly id: string;
@@ -75,8 +28,11 @@ interface TaskEntry {
   endedAt: Date | undefined;
 }
 
-/** The background tasks of one session container. */
-export class TaskRegistry {
+/**
+ * The background tasks of one session container without an agent: each is a `podman exec`
+ * client of this process, so they end with it.
+ */
+export class PodmanTaskRegistry implements TaskBackend {
   readonly #tasks = new Map<string, TaskEntry>();
 
   constructor(
@@ -84,11 +40,14 @@ export class TaskRegistry {
     private readonly container: string,
   ) {}
 
-  /** Starts `command` under `sh -c` in the background and returns its id at once. */
-  spawn(command: string, options: SpawnTaskOptions = {}): string {
-    if (typeof command !== 'string' || command.trim() === '') {
-      throw new AxoError('INVALID_INPUT', 'Invalid task: command must be a non-empty string');
-    }
+  /** Starts `command` under `sh -c` in the background and returns its id. */
+  async spawn(command: string, options: SpawnTaskOptions = {}): Promise<string> {
+    return this.spawnSync(command, options);
+  }
+
+  /** Starts `command` and returns its id at once. */
+  spawnSync(command: string, options: SpawnTaskOptions = {}): string {
+    validTaskCommand(command);
     const o = parseInput(spawnTaskOptionsSchema, options, 'task options');
     const id = newId('task');
     const ring = new ByteRing(o.logBytes ?? DEFAULT_TASK_LOG_BYTES);
@@ -100,7 +59,13 @@ export class TaskRegistry {
     });
     // stdout and stderr share one socket (arrival order kept); podman's own complaints
     // (container gone, bad workdir) land in the log too. The ring copies each chunk.
-    const started = this.podman.spawn(args, { combined: true, onStdout: (chunk) => ring.push(chunk) });
+    const started = this.podman.spawn(args, {
+      combined: true,
+      onStdout: (chunk) => {
+        ring.push(chunk);
+        return true;
+      },
+    });
     const entry: TaskEntry = {
       id,
       command,
@@ -153,18 +118,18 @@ export class TaskRegistry {
   }
 
   /** A snapshot of one task, or undefined. */
-  get(id: string): TaskInfo | undefined {
+  async get(id: string): Promise<TaskInfo | undefined> {
     const t = this.#tasks.get(id);
     return t && this.#info(t);
   }
 
   /** Snapshots of every task, oldest first. */
-  list(): TaskInfo[] {
+  async list(): Promise<TaskInfo[]> {
     return [...this.#tasks.values()].map((t) => this.#info(t));
   }
 
   /** The task's output from stream offset `offset` on (default: all that is held). */
-  log(id: string, offset = 0): TaskLog {
+  async log(id: string, offset = 0): Promise<TaskLog> {
     const slice = this.#require(id).ring.read(offset);
     return { ...slice, text: slice.data.toString('utf8') };
   }

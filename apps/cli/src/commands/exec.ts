@@ -1,7 +1,9 @@
-import { AxoError } from '@axo/runtime';
-import { loadSettings } from '../config';
+import { isatty } from 'node:tty';
+import { AxoError } from '@axo/podman-args/errors';
+import { commandArgs, parseDuration, parseEnvPairs } from '../args';
 import { EXIT } from '../exit-codes';
-import { attachSession, commandArgs, parseDuration } from '../session';
+import { copyFdTo, ReaderGoneError, writeAll } from '../io';
+import { spawnInSession } from '../reach';
 
 export interface ExecOptions {
   readonly timeout?: string;
@@ -10,50 +12,61 @@ export interface ExecOptions {
   readonly env: readonly string[];
 }
 
-/** `axo exec <id> -- <cmd…>`: streams output, pipes stdin from a pipe, exits with the command's code. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: EXIT.interrupted, SIGTERM: 143, SIGHUP: 129 };
+
+/**
+ * `axo exec <id> -- <cmd…>`: output goes straight to descriptors 1 and 2 at the pace of
+ * whoever reads them (nothing piles up here), stdin comes from a pipe or file, and axo
+ * exits with the command's code — 141 when the reader of its output left, after stopping
+ * the command.
+ */
 export async function exec(id: string, rawArgv: readonly string[], o: ExecOptions): Promise<number> {
   const argv = commandArgs(rawArgv);
   if (argv.length === 0)
     throw new AxoError('INVALID_INPUT', 'no command given', { hint: 'axo exec <id> -- <command> [args…]' });
-  const settings = await loadSettings();
-  const sandbox = await attachSession(id, settings.owner);
-  const env = Object.fromEntries(
-    o.env.map((pair) => {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new AxoError('INVALID_INPUT', `--env "${pair}" must look like NAME=value`);
-      return [pair.slice(0, eq), pair.slice(eq + 1)];
-    }),
-  );
-  const controller = new AbortController();
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
-    controller.abort();
+  const timeoutMs = o.timeout === undefined ? undefined : parseDuration(o.timeout);
+  // Checked on the descriptor: touching process.stdin would start reading it.
+  const forwardStdin = !isatty(0);
+  let readerGone = false;
+  let stop = () => {};
+  const sink = (fd: number) => (chunk: Buffer) =>
+    readerGone
+      ? undefined
+      : writeAll(fd, chunk).catch((error: unknown) => {
+          if (!(error instanceof ReaderGoneError)) throw error;
+          readerGone = true;
+          stop();
+        });
+  const proc = await spawnInSession(id, {
+    argv,
+    env: parseEnvPairs(o.env),
+    cwd: o.cwd,
+    user: o.user,
+    stdin: forwardStdin,
+    timeoutMs,
+    sinks: { stdout: sink(1), stderr: sink(2) },
+  });
+  stop = () => void proc.kill();
+
+  let signalled: string | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    stop();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  const input = new AbortController();
+  if (proc.stdin) void copyFdTo(0, proc.stdin, input.signal);
   try {
-    const result = await sandbox.exec(argv, {
-      ...(o.timeout !== undefined && { timeoutMs: parseDuration(o.timeout) }),
-      ...(process.stdin.isTTY ? {} : { stdin: process.stdin }),
-      ...(o.user !== undefined && { user: o.user }),
-      ...(o.cwd !== undefined && { cwd: o.cwd }),
-      env,
-      signal: controller.signal,
-      // Output goes straight through; keep none of it in memory.
-      maxOutputBytes: 0,
-      onStdout: (chunk) => process.stdout.write(chunk),
-      onStderr: (chunk) => process.stderr.write(chunk),
-    });
-    if (result.timedOut) {
-      process.stderr.write(`axo: command timed out after ${o.timeout} and was killed\n`);
+    const exit = await proc.exited;
+    if (readerGone) return EXIT.readerGone;
+    if (exit.timedOut) {
+      await writeAll(2, Buffer.from(`axo: command timed out after ${o.timeout} and was killed\n`)).catch(() => {});
       return EXIT.timeout;
     }
-    if (interrupted) return EXIT.interrupted;
-    return result.exitCode ?? EXIT.failed;
+    if (signalled) return SIGNAL_EXIT[signalled] ?? EXIT.interrupted;
+    return exit.exitCode ?? EXIT.failed;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (!process.stdin.isTTY) process.stdin.destroy();
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+    input.abort();
   }
 }

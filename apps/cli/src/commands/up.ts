@@ -14,6 +14,8 @@ export interface UpOptions {
   readonly requireLimits?: boolean;
   readonly reattach?: boolean;
   readonly provision: boolean;
+  readonly agent: boolean;
+  readonly user?: string;
   readonly json?: boolean;
 }
 
@@ -43,6 +45,8 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
       policy: settings.policy,
       reattach: o.reattach ?? false,
       provision: o.provision ? undefined : false,
+      agent: o.agent,
+      ...(o.user !== undefined && { user: o.user }),
       logger: { info: (m) => progress.update(m), warn: () => {} },
     });
   } finally {
@@ -101,6 +105,12 @@ export function describeReport(
   else if (r.limits.applied === 'unknown') row('limits', 'as applied when the container was created');
   else row('limits', warn(`NOT applied: ${r.limits.droppedReason ?? 'the host cannot apply them'}`));
   row('hardening', `no-new-privileges, ${r.capabilitiesDropped.length} capabilities dropped, init process`);
+  row(
+    'agent',
+    r.agent.status === 'running'
+      ? `running (axo-agent ${r.agent.version}): commands are forked inside the container`
+      : warn(`unavailable (${r.agent.reason}): each command is a podman exec`),
+  );
   const p = r.provisioning;
   const tools: Record<typeof p.status, string> = {
     present: `all present (${p.tools.join(', ')})`,

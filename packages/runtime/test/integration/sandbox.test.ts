@@ -21,20 +21,32 @@ const owner = uniqueOwner('runtime');
 const policy = { defaultImage: TEST_IMAGE };
 
 let counter = 0;
-async function startSandbox(workdir: string, extra: Partial<StartOptions> = {}) {
-  counter += 1;
-  return SessionSandbox.start({ sessionId: `${owner}-${counter}`, owner, workdir, policy, provision: false, ...extra });
-}
-const inContainer = (sandbox: SessionSandbox, pattern: string) =>
-  podmanResult([
-    'exec',
-    sandbox.container,
-    'sh',
-    '-c',
-    `ps -o args | grep -v grep | grep -c '${pattern}' || true`,
-  ]).stdout.trim();
+// Every behaviour below holds on both paths: through the agent, and a podman exec per command.
+describe.skipIf(!gate.ok).each([
+  ['agent', true],
+  ['podman exec', false],
+] as const)('SessionSandbox via %s (real podman)', (_via, agent) => {
+  async function startSandbox(workdir: string, extra: Partial<StartOptions> = {}) {
+    counter += 1;
+    return SessionSandbox.start({
+      sessionId: `${owner}-${counter}`,
+      owner,
+      workdir,
+      policy,
+      provision: false,
+      agent,
+      ...extra,
+    });
+  }
+  const inContainer = (sandbox: SessionSandbox, pattern: string) =>
+    podmanResult([
+      'exec',
+      sandbox.container,
+      'sh',
+      '-c',
+      `ps -o args | grep -v grep | grep -c '${pattern}' || true`,
+    ]).stdout.trim();
 
-describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
   afterAll(() => removeContainersByLabel(`${LABELS.owner}=${owner}`));
 
   it('starts a hardened container and reports what applied', async () => {
@@ -52,6 +64,9 @@ describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
       limits: { requested: { memory: '2g', cpus: 2, pids: 512 }, applied: true },
       ports: { requested: [39_301], published: [{ hostIp: '127.0.0.1', port: 39_301 }], dropped: [] },
       noNewPrivileges: true,
+      agent: agent
+        ? { status: 'running', version: expect.any(String) }
+        : { status: 'unavailable', reason: expect.stringMatching(/turned off/) },
       provisioning: { status: 'disabled' },
       warnings: [],
     });
@@ -81,6 +96,7 @@ describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
       env: { GREETING: 'hi there' },
     });
     expect(ok).toMatchObject({ stdout: `out\n${dir.path}\nhi there\n`, stderr: 'err\n', exitCode: 0, timedOut: false });
+    expect(ok.via).toBe(agent ? 'agent' : 'podman-exec');
     const failed = await sandbox.exec(['sh', '-c', 'exit 7']);
     expect(failed.exitCode).toBe(7);
     const missing = await sandbox.exec(['no-such-command']);
@@ -156,7 +172,7 @@ describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
     await sandbox.stop();
   });
 
-  it('stops in under a second, twice without complaint, and then exec says NOT_FOUND', async () => {
+  it('stops in under a second, twice without complaint, and then exec says the session ended', async () => {
     using dir = tempDir();
     const sandbox = await startSandbox(dir.path);
     const started = performance.now();
@@ -166,7 +182,7 @@ describe.skipIf(!gate.ok)('SessionSandbox (real podman)', () => {
     await sandbox.stop();
     expect(containersByLabel(`${LABELS.session}=${sandbox.sessionId}`)).toEqual([]);
     const error = await sandbox.exec(['true']).catch((e: unknown) => e);
-    expect(AxoError.isInstance(error) && error.code).toBe('NOT_FOUND');
+    expect(AxoError.isInstance(error) && error.code).toBe('SESSION_ENDED');
   });
 
   it('serialises concurrent starts of one session id', async () => {

@@ -1,0 +1,3 @@
+module axo.dev/agent
+
+go 1.23

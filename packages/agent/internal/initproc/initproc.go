@@ -1,0 +1,165 @@
+// Package initproc runs the agent as the container's init: it reaps every orphan through
+// the one central reaper, ignores the signals it does not handle, and on SIGTERM stops
+// everything fast. It also runs unchanged as an ordinary process (tests, development):
+// then it only ever signals its own shims' trees, never kill(-1).
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"axo.dev/agent/internal/fdutil"
+	"axo.dev/agent/internal/proc"
+	"axo.dev/agent/internal/reaper"
+	"axo.dev/agent/internal/server"
+	"axo.dev/agent/internal/shim"
+	"axo.dev/agent/internal/sigs"
+	"axo.dev/agent/internal/users"
+	"axo.dev/agent/internal/wire"
+)
+
+// Options are the init command's flags.
+type Options struct {
+	Socket    string
+	TokenFile string
+	Session   string
+	Owner     string
+	Workdir   string
+	User      string
+	Version   string
+	// MinShims and MaxShims bound the idle shims kept ready.
+	MinShims, MaxShims int
+}
+
+// StopGrace is how long shutdown waits for processes after SIGTERM.
+const StopGrace = 300 * time.Millisecond
+
+// Run runs the agent until SIGTERM; it returns the process exit code.
+func Run(o Options) int {
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "axo-agent: "+format+"\n", args...) }
+	if o.Socket == "" || o.TokenFile == "" {
+		logf("--socket and --token-file are required")
+		return 2
+	}
+	if o.Workdir == "" {
+		o.Workdir = "/"
+	}
+	if o.MinShims <= 0 {
+		o.MinShims = 1
+	}
+	if o.MaxShims < o.MinShims {
+		o.MaxShims = max(2, o.MinShims)
+	}
+	// Nothing this process inherited beyond stdio may reach a command.
+	fdutil.CloexecFrom(3)
+	// The environment the container was configured with, as podman exec passes it on.
+	baseEnv := os.Environ()
+	pid1 := os.Getpid() == 1
+
+	// Signals first: as init, anything not handled would be dropped by the kernel anyway,
+	// but outside a namespace SIGINT/SIGHUP would kill us. Handled (not ignored), so
+	// children get default dispositions back at exec.
+	sigCh := sigs.Swallow(syscall.SIGTERM)
+	rp := reaper.Start()
+
+	tokenData, err := readToken(o.TokenFile)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	token, err := wire.ParseToken(tokenData)
+	if err != nil {
+		logf("token file %s: %v", o.TokenFile, err)
+		return 1
+	}
+	devnull, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		logf("open /dev/null: %v", err)
+		return 1
+	}
+	db := users.New("/")
+	if o.User != "" {
+		if _, err := db.Lookup(o.User); err != nil {
+			logf("--user %q: %v (commands will fail until it exists)", o.User, err)
+		}
+	}
+	ln, err := server.Listen(o.Socket)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			logf("cannot find my own binary: %v", err)
+			return 1
+		}
+	}
+	pool := shim.NewPool(exe, rp, o.MinShims, o.MaxShims, devnull)
+	mgr := proc.NewManager(proc.Config{
+		Workdir: o.Workdir, DefaultUser: o.User, BaseEnv: baseEnv, Users: db, Pool: pool,
+		DevNull: devnull, SetCreds: os.Geteuid() == 0,
+	})
+	srv := server.New(token, o.Version, mgr)
+	debug.SetGCPercent(50)
+	logf("%s listening on %s (session %s, owner %s, pid %d)", o.Version, o.Socket, o.Session, o.Owner, os.Getpid())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	for {
+		select {
+		case err := <-served:
+			logf("serve: %v", err)
+			return 1
+		case <-sigCh:
+			srv.Close()
+			if pid1 {
+				// Everything in the namespace but us. Shims ignore SIGTERM: wait (at most
+				// StopGrace) for everything else to end; the kernel kills the rest when
+				// init exits.
+				syscall.Kill(-1, syscall.SIGTERM)
+				deadline := time.Now().Add(StopGrace)
+				for time.Now().Before(deadline) {
+					rp.Reap()
+					if len(shim.Others(1, pool.PIDs())) == 0 {
+						break
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			} else {
+				// Only our own trees: every shim kills its tree and exits.
+				pool.Close(StopGrace)
+			}
+			os.Remove(o.Socket)
+			return 0
+		}
+	}
+}
+
+// readToken reads the token file without following a link at its last component and
+// refuses anything that is not a regular file (it is mounted read-only by the host).
+func readToken(path string) ([]byte, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > 4096 {
+		return nil, errors.New("token file must be a small regular file")
+	}
+	buf := make([]byte, 4096)
+	n, err := f.Read(buf)
+	if err != nil {
+		return nil, fmt.Errorf("read token: %w", err)
+	}
+	return buf[:n], nil
+}

@@ -1,0 +1,78 @@
+package proc
+
+import (
+	"sync"
+	"time"
+)
+
+// Deadline runs fn once when it expires. It is the one place a process's timer lives, so
+// that a later "paused for N ms" notice can push it back with Extend.
+type Deadline struct {
+	mu      sync.Mutex
+	at      time.Time
+	timer   *time.Timer
+	fired   bool
+	stopped bool
+	fn      func()
+}
+
+// NewDeadline starts a deadline d from now; d ≤ 0 means none (a Deadline that never fires).
+func NewDeadline(d time.Duration, fn func()) *Deadline {
+	dl := &Deadline{fn: fn}
+	if d <= 0 {
+		dl.stopped = true
+		return dl
+	}
+	dl.at = time.Now().Add(d)
+	dl.timer = time.AfterFunc(d, dl.fire)
+	return dl
+}
+
+func (d *Deadline) fire() {
+	d.mu.Lock()
+	if d.fired || d.stopped {
+		d.mu.Unlock()
+		return
+	}
+	if wait := time.Until(d.at); wait > 0 { // extended meanwhile
+		d.timer.Reset(wait)
+		d.mu.Unlock()
+		return
+	}
+	d.fired = true
+	d.mu.Unlock()
+	d.fn()
+}
+
+// Extend pushes the deadline back by by (for time the sandbox was paused). It reports
+// whether the deadline was still pending.
+func (d *Deadline) Extend(by time.Duration) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fired || d.stopped || by <= 0 {
+		return false
+	}
+	d.at = d.at.Add(by)
+	d.timer.Reset(time.Until(d.at))
+	return true
+}
+
+// At returns when the deadline expires (zero when there is none).
+func (d *Deadline) At() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped && !d.fired {
+		return time.Time{}
+	}
+	return d.at
+}
+
+// Stop cancels the deadline.
+func (d *Deadline) Stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}

@@ -1,0 +1,40 @@
+package reaper
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestSpawnNeverLosesAFastExit(t *testing.T) {
+	r := Start()
+	devnull, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(devnull)
+	attr := &syscall.ProcAttr{Files: []uintptr{uintptr(devnull), uintptr(devnull), uintptr(devnull)}}
+	const n = 30
+	got := make(chan syscall.WaitStatus, n)
+	for i := 0; i < n; i++ {
+		_, err := r.Spawn(func() (int, error) {
+			return syscall.ForkExec("/bin/sh", []string{"sh", "-c", "exit 7"}, attr)
+		}, func(ws syscall.WaitStatus) { got <- ws })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case ws := <-got:
+			if ws.ExitStatus() != 7 {
+				t.Fatalf("status %v", ws)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of %d statuses routed", i, n)
+		}
+	}
+	if r.HasChildren() {
+		t.Fatal("children left")
+	}
+}

@@ -1,0 +1,515 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"axo.dev/agent/internal/proc"
+	"axo.dev/agent/internal/ring"
+	"axo.dev/agent/internal/wire"
+)
+
+// conn is one connection. Writes are serialised by wmu; a failed write marks the
+// connection broken (the host is gone) and closes it, which ends every loop on it.
+type conn struct {
+	s        *Server
+	c        *net.UnixConn
+	fr       *wire.Reader
+	wmu      sync.Mutex
+	wbuf     []byte
+	broken   atomic.Bool
+	lastSent atomic.Int64
+}
+
+func newConn(s *Server, c *net.UnixConn) *conn {
+	return &conn{s: s, c: c, fr: wire.NewReader(c)}
+}
+
+var errBroken = errors.New("connection broken")
+
+func (c *conn) write(frame []byte) error {
+	if c.broken.Load() {
+		return errBroken
+	}
+	if _, err := c.c.Write(frame); err != nil {
+		c.broken.Store(true)
+		c.c.Close()
+		return fmt.Errorf("%w: %v", errBroken, err)
+	}
+	c.lastSent.Store(time.Now().UnixNano())
+	return nil
+}
+
+func (c *conn) send(msg any) error {
+	frame, err := wire.EncodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.write(frame)
+}
+
+func (c *conn) sendData(kind byte, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = wire.AppendFrame(c.wbuf[:0], kind, p)
+	return c.write(c.wbuf)
+}
+
+func (c *conn) sendError(code, msg string) error {
+	return c.send(wire.Error{Type: wire.TypeError, Code: code, Message: msg})
+}
+
+func (c *conn) sendErr(err error) error {
+	var pe *proc.Error
+	if errors.As(err, &pe) {
+		return c.sendError(pe.Code, pe.Message)
+	}
+	return c.sendError(wire.CodeInternal, err.Error())
+}
+
+// readError answers a failed read: a protocol error is reported before closing.
+func (c *conn) readError(err error) {
+	var pe *wire.ProtocolError
+	if errors.As(err, &pe) {
+		c.sendError(wire.CodeProtocol, pe.Error())
+	}
+}
+
+// requests are the types a host may send after auth; other known types are misplaced.
+var requests = map[string]bool{
+	wire.TypeStart: true, wire.TypeAttach: true, wire.TypeList: true, wire.TypeSignal: true,
+	wire.TypeKill: true, wire.TypeResize: true, wire.TypeStdin: true, wire.TypeForget: true,
+	wire.TypePing: true,
+}
+
+var known = map[string]bool{
+	wire.TypeHello: true, wire.TypeAuth: true, wire.TypeStarted: true, wire.TypeAttached: true,
+	wire.TypeLost: true, wire.TypeEnd: true, wire.TypeExit: true, wire.TypePong: true,
+	wire.TypeOK: true, wire.TypeError: true, wire.TypeKeepalive: true, wire.TypeStdinClosed: true,
+}
+
+func (c *conn) serve() {
+	nonce, err := wire.NewNonce()
+	if err != nil {
+		c.s.Log("%v", err)
+		return
+	}
+	c.c.SetDeadline(time.Now().Add(AuthTimeout))
+	if c.send(wire.Hello{Type: wire.TypeHello, Protocol: wire.VersionRange{Min: wire.ProtocolVersion, Max: wire.ProtocolVersion},
+		Agent: c.s.Version, Nonce: nonce, Features: wire.Features}) != nil {
+		return
+	}
+	c.fr.Limit = PreAuthLimit
+	f, err := c.fr.Next()
+	if err != nil {
+		c.readError(err)
+		return
+	}
+	if f.Kind != wire.KindMsg || f.Type != wire.TypeAuth {
+		c.sendError(wire.CodeProtocol, "expected auth")
+		return
+	}
+	var auth wire.Auth
+	if err := f.Decode(&auth); err != nil {
+		c.sendError(wire.CodeProtocol, "bad auth message")
+		return
+	}
+	if auth.Protocol != wire.ProtocolVersion {
+		c.sendError(wire.CodeProtocol, fmt.Sprintf("protocol %d is not supported: this agent speaks %d to %d",
+			auth.Protocol, wire.ProtocolVersion, wire.ProtocolVersion))
+		return
+	}
+	if !wire.CheckMAC(c.s.Token, nonce, auth.MAC) {
+		c.sendError(wire.CodeAuthFailed, "authentication failed")
+		return
+	}
+	c.fr.Limit = wire.MaxPayload
+	f, err = c.fr.Next()
+	if err != nil {
+		c.readError(err)
+		return
+	}
+	c.c.SetDeadline(time.Time{})
+	if f.Kind != wire.KindMsg {
+		c.sendError(wire.CodeProtocol, "expected a request message")
+		return
+	}
+	if f.Type != wire.TypePing {
+		c.s.lastActivity.Store(time.Now().UnixNano())
+	}
+	if !requests[f.Type] {
+		if known[f.Type] {
+			c.sendError(wire.CodeProtocol, fmt.Sprintf("%q is not a request", f.Type))
+		} else {
+			c.sendError(wire.CodeUnsupported, fmt.Sprintf("unknown request %q", f.Type))
+		}
+		return
+	}
+	c.dispatch(f)
+}
+
+func (c *conn) invalid(err error) {
+	c.sendError(wire.CodeInvalid, err.Error())
+}
+
+func (c *conn) dispatch(f wire.Frame) {
+	switch f.Type {
+	case wire.TypePing:
+		c.send(c.s.pong())
+	case wire.TypeList:
+		c.send(wire.List{Type: wire.TypeList, Procs: c.s.Procs.List()})
+	case wire.TypeStart:
+		var req wire.Start
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		p, cursors, err := c.s.Procs.Start(&req, true)
+		if err != nil {
+			c.sendErr(err)
+			return
+		}
+		if c.send(wire.Started{Type: wire.TypeStarted, ID: p.ID, PID: p.PID}) != nil {
+			for _, cur := range cursors {
+				cur.Close()
+			}
+			if !p.Keep {
+				p.Kill()
+			}
+			return
+		}
+		c.stream(p, cursors, true, req.Stdin, !req.Keep)
+	case wire.TypeAttach:
+		var req wire.Attach
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		p, err := c.s.Procs.Get(req.ID)
+		if err != nil {
+			c.sendErr(err)
+			return
+		}
+		if req.Stdin && !p.HasStdin {
+			c.sendError(wire.CodeInvalid, fmt.Sprintf("process %q was started without stdin", p.ID))
+			return
+		}
+		var cursors [2]*ring.Cursor
+		running := p.Running()
+		if req.Follow {
+			cursors = [2]*ring.Cursor{p.Stdout.Follow(req.Stdout), p.Stderr.Follow(req.Stderr)}
+		} else {
+			cursors = [2]*ring.Cursor{p.Stdout.Snapshot(req.Stdout, running), p.Stderr.Snapshot(req.Stderr, running)}
+		}
+		err = c.send(wire.Attached{Type: wire.TypeAttached, ID: p.ID, PID: p.PID, Running: running,
+			Stdout: cursors[0].Start, Stderr: cursors[1].Start})
+		for i, cur := range cursors {
+			if err == nil && !cur.Lost.Empty() {
+				err = c.send(wire.Lost{Type: wire.TypeLost, Stream: streamName(i), From: cur.Lost.From, To: cur.Lost.To})
+			}
+		}
+		if err != nil {
+			for _, cur := range cursors {
+				cur.Close()
+			}
+			return
+		}
+		c.stream(p, cursors, req.Follow, req.Stdin, false)
+	case wire.TypeSignal:
+		var req wire.Signal
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		sig, ok := proc.Signals[req.Signal]
+		if !ok {
+			c.sendError(wire.CodeInvalid, fmt.Sprintf("unknown signal %q", req.Signal))
+			return
+		}
+		p, err := c.s.Procs.Get(req.ID)
+		if err == nil {
+			err = p.Signal(sig)
+		}
+		c.reply(err)
+	case wire.TypeResize:
+		var req wire.Resize
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		p, err := c.s.Procs.Get(req.ID)
+		if err == nil {
+			err = p.Resize(req.Cols, req.Rows)
+		}
+		c.reply(err)
+	case wire.TypeForget:
+		var req wire.IDRequest
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		c.reply(c.s.Procs.Forget(req.ID))
+	case wire.TypeKill:
+		var req wire.IDRequest
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		p, err := c.s.Procs.Get(req.ID)
+		if err != nil {
+			c.sendErr(err)
+			return
+		}
+		p.Kill()
+		<-p.Done()
+		c.send(p.ExitMessage())
+	case wire.TypeStdin:
+		var req wire.IDRequest
+		if err := f.Decode(&req); err != nil {
+			c.invalid(err)
+			return
+		}
+		p, err := c.s.Procs.Get(req.ID)
+		if err != nil {
+			c.sendErr(err)
+			return
+		}
+		if !p.HasStdin {
+			c.sendError(wire.CodeInvalid, fmt.Sprintf("process %q was started without stdin", p.ID))
+			return
+		}
+		in := &input{c: c, p: p, stdin: true}
+		if err := in.loop(nil); err == errHostDone {
+			c.send(wire.Simple{Type: wire.TypeOK})
+		}
+	}
+}
+
+func (c *conn) reply(err error) {
+	if err != nil {
+		c.sendErr(err)
+		return
+	}
+	c.send(wire.Simple{Type: wire.TypeOK})
+}
+
+func streamName(i int) string {
+	if i == 0 {
+		return "stdout"
+	}
+	return "stderr"
+}
+
+var errHostDone = errors.New("host closed its side")
+
+// input handles what the host sends while attached: stdin bytes and in-stream messages.
+type input struct {
+	c           *conn
+	p           *proc.Proc
+	stdin       bool // IN frames are allowed
+	closedSent  bool
+	stdinClosed bool
+}
+
+func (in *input) gone() {
+	in.stdinClosed = true
+	if !in.closedSent {
+		in.closedSent = true
+		in.c.send(wire.Simple{Type: wire.TypeStdinClosed})
+	}
+}
+
+// loop reads frames until the host closes (errHostDone), the connection fails, or a
+// protocol error (reported to the host). msgs handles in-stream messages; nil allows none.
+func (in *input) loop(msgs func(wire.Frame) bool) error {
+	for {
+		f, err := in.c.fr.Next()
+		if err != nil {
+			if err == io.EOF {
+				return errHostDone
+			}
+			if !in.c.broken.Load() {
+				in.c.readError(err)
+			}
+			return err
+		}
+		switch f.Kind {
+		case wire.KindIn:
+			if !in.stdin {
+				in.c.sendError(wire.CodeProtocol, "stdin was not requested")
+				return errors.New("protocol: unexpected IN")
+			}
+			if in.stdinClosed {
+				continue
+			}
+			if len(f.Payload) == 0 {
+				if in.p.CloseStdin() != nil {
+					in.gone()
+				} else if !in.p.PTY {
+					in.stdinClosed = true
+				}
+				continue
+			}
+			if in.p.WriteStdin(f.Payload) != nil {
+				in.gone()
+			}
+		case wire.KindMsg:
+			if msgs == nil || !msgs(f) {
+				in.c.sendError(wire.CodeProtocol, fmt.Sprintf("message %q is out of place", f.Type))
+				return errors.New("protocol: misplaced message")
+			}
+		default:
+			in.c.sendError(wire.CodeProtocol, "unexpected frame kind")
+			return errors.New("protocol: unexpected frame")
+		}
+	}
+}
+
+// inStream handles the messages a host may send while attached.
+func (in *input) inStream(f wire.Frame) bool {
+	p := in.p
+	switch f.Type {
+	case wire.TypeSignal:
+		var m wire.Signal
+		if f.Decode(&m) == nil {
+			if sig, ok := proc.Signals[m.Signal]; ok {
+				p.Signal(sig)
+			}
+		}
+	case wire.TypeResize:
+		var m wire.Resize
+		if f.Decode(&m) == nil {
+			p.Resize(m.Cols, m.Rows)
+		}
+	case wire.TypeKill:
+		p.Kill()
+	default:
+		return false
+	}
+	return true
+}
+
+// stream sends a process's output from cursors (stdout, stderr), then exit (follow) or
+// end, while handling the host's input. When owner is set (a start without keep), the
+// process's tree is killed if the host goes away first.
+func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owner bool) {
+	c.s.attached.Add(1)
+	defer c.s.attached.Add(-1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer func() {
+		for _, cur := range cursors {
+			cur.Close()
+		}
+	}()
+
+	hostGone := make(chan struct{})
+	in := &input{c: c, p: p, stdin: stdin}
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				c.s.Log("input panic: %v\n%s", v, debug.Stack())
+			}
+			close(hostGone)
+		}()
+		in.loop(in.inStream)
+	}()
+	go c.keepalive(ctx)
+
+	outErr := make(chan error, 2)
+	for i, cur := range cursors {
+		kind := wire.KindOut
+		if i == 1 {
+			kind = wire.KindErr
+		}
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					c.s.Log("output panic: %v\n%s", v, debug.Stack())
+					outErr <- fmt.Errorf("panic: %v", v)
+				}
+			}()
+			outErr <- c.pumpOut(ctx, cur, kind, streamName(i))
+		}()
+	}
+	var failed error
+	for i := 0; i < 2 && failed == nil; i++ {
+		select {
+		case err := <-outErr:
+			failed = err
+		case <-hostGone:
+			failed = errHostDone
+		}
+	}
+	if failed == nil && follow {
+		select {
+		case <-p.Done():
+		case <-hostGone:
+			failed = errHostDone
+		}
+	}
+	if failed != nil {
+		cancel()
+		if owner {
+			p.Kill()
+		}
+		c.c.Close()
+		return
+	}
+	if follow {
+		c.send(p.ExitMessage())
+	} else {
+		c.send(wire.End{Type: wire.TypeEnd, Stdout: cursors[0].Pos(), Stderr: cursors[1].Pos()})
+	}
+	// The reply is complete; the input goroutine ends when the connection closes.
+}
+
+func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, lost, err := cur.Next(ctx, buf)
+		if !lost.Empty() {
+			if err := c.send(wire.Lost{Type: wire.TypeLost, Stream: name, From: lost.From, To: lost.To}); err != nil {
+				return err
+			}
+		}
+		if n > 0 {
+			if err := c.sendData(kind, buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) keepalive(ctx context.Context) {
+	defer func() { recover() }()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if now.Sub(time.Unix(0, c.lastSent.Load())) >= KeepaliveIdle {
+				if c.send(wire.Simple{Type: wire.TypeKeepalive}) != nil {
+					return
+				}
+			}
+		}
+	}
+}

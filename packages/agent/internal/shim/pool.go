@@ -1,0 +1,409 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"axo.dev/agent/internal/reaper"
+)
+
+// ErrShimDied is reported when a shim died before answering.
+var ErrShimDied = errors.New("shim died")
+
+// Result is how a command ended: its wait status, or ShimDied when its shim died without
+// reporting (the whole tree is then presumed killed).
+type Result struct {
+	Status   syscall.WaitStatus
+	ShimDied bool
+}
+
+// Shim is the agent's handle on one shim process.
+type Shim struct {
+	pool *Pool
+	pid  int
+	conn *net.UnixConn
+
+	deadOnce sync.Once
+	dead     chan struct{}
+
+	mu  sync.Mutex // guards cur and serialises writes, so a message for a finished
+	cur *Command   // command can never reach the shim's next command
+}
+
+// Command is a command running in a shim.
+type Command struct {
+	shim  *Shim
+	PID   int
+	reply chan *Msg // started / failed
+	once  sync.Once
+	gone  bool // released (guarded by shim.mu)
+	done  chan Result
+}
+
+// Pool keeps idle shims ready so a command costs one fork+exec. It refills in the
+// background whenever fewer than minIdle are ready, and keeps at most maxIdle (shims
+// coming back from a command beyond that are told to quit).
+type Pool struct {
+	exe     string
+	rp      *reaper.Reaper
+	minIdle int
+	maxIdle int
+	stderr  int
+	devnul  int
+
+	mu        sync.Mutex
+	idle      []*Shim
+	all       map[*Shim]struct{}
+	refilling bool
+	closed    bool
+	failures  int
+}
+
+// NewPool returns a pool of idle shims started from exe (normally /proc/self/exe), between
+// minIdle and maxIdle of them, and starts filling it to maxIdle. devnull is an open
+// /dev/null.
+func NewPool(exe string, rp *reaper.Reaper, minIdle, maxIdle int, devnull int) *Pool {
+	stderr := 2
+	var st syscall.Stat_t
+	if syscall.Fstat(2, &st) != nil {
+		stderr = devnull
+	}
+	minIdle = max(minIdle, 1)
+	maxIdle = max(maxIdle, minIdle)
+	p := &Pool{exe: exe, rp: rp, minIdle: minIdle, maxIdle: maxIdle, stderr: stderr, devnul: devnull, all: map[*Shim]struct{}{}}
+	p.fill(maxIdle)
+	return p
+}
+
+// PIDs returns the pids of every live shim.
+func (p *Pool) PIDs() map[int]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int]bool, len(p.all))
+	for s := range p.all {
+		out[s.pid] = true
+	}
+	return out
+}
+
+// Idle returns how many idle shims are ready.
+func (p *Pool) Idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+func (p *Pool) spawn() (*Shim, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shim socketpair: %w", err)
+	}
+	s := &Shim{pool: p, dead: make(chan struct{})}
+	attr := &syscall.ProcAttr{
+		Dir: "/",
+		// One P keeps the shim to about three threads: every thread counts against the
+		// container's pids limit, and a shim mostly waits.
+		Env:   []string{"GOMAXPROCS=1"},
+		Files: []uintptr{uintptr(p.devnul), uintptr(p.devnul), uintptr(p.stderr), uintptr(fds[1])},
+	}
+	pid, err := p.rp.Spawn(func() (int, error) {
+		return syscall.ForkExec(p.exe, []string{"axo-agent", "shim"}, attr)
+	}, func(ws syscall.WaitStatus) {
+		if ws.Signaled() || ws.ExitStatus() != 0 {
+			fmt.Fprintf(os.Stderr, "axo-agent: shim %d ended: %s\n", s.pid, describe(ws))
+		}
+		s.markDead()
+	})
+	syscall.Close(fds[1])
+	if err != nil {
+		syscall.Close(fds[0])
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	s.pid = pid
+	f := os.NewFile(uintptr(fds[0]), "shim")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		return nil, fmt.Errorf("shim socket: %w", err)
+	}
+	s.conn = c.(*net.UnixConn)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		s.conn.Close()
+		return nil, errors.New("agent is shutting down")
+	}
+	p.all[s] = struct{}{}
+	p.mu.Unlock()
+	go s.readLoop()
+	return s, nil
+}
+
+func describe(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit %d", ws.ExitStatus())
+}
+
+// refill tops the pool up in the background when fewer than minIdle shims are ready.
+func (p *Pool) refill() { p.fill(p.minIdle) }
+
+// fill starts shims in the background until target are idle.
+func (p *Pool) fill(target int) {
+	p.mu.Lock()
+	if p.refilling || p.closed || len(p.idle) >= target {
+		p.mu.Unlock()
+		return
+	}
+	p.refilling = true
+	p.mu.Unlock()
+	go func() {
+		defer func() { recover() }()
+		for {
+			p.mu.Lock()
+			if p.closed || len(p.idle) >= target {
+				p.refilling = false
+				p.mu.Unlock()
+				return
+			}
+			failures := p.failures
+			p.mu.Unlock()
+			if failures > 0 {
+				time.Sleep(time.Duration(min(failures, 50)) * 20 * time.Millisecond)
+			}
+			s, err := p.spawn()
+			p.mu.Lock()
+			if err != nil {
+				p.failures++
+				if p.failures == 1 || p.failures%100 == 0 {
+					fmt.Fprintf(os.Stderr, "axo-agent: %v\n", err)
+				}
+			} else {
+				p.failures = 0
+				p.idle = append(p.idle, s)
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// get returns an idle live shim or starts one.
+func (p *Pool) get() (*Shim, error) {
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		s := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if !s.isDead() {
+			p.mu.Unlock()
+			p.refill()
+			return s, nil
+		}
+	}
+	p.mu.Unlock()
+	p.refill()
+	return p.spawn()
+}
+
+// put returns a clean shim to the pool (or lets it go when the pool is full).
+func (p *Pool) put(s *Shim) {
+	p.mu.Lock()
+	if !p.closed && len(p.idle) < p.maxIdle && !s.isDead() {
+		p.idle = append(p.idle, s)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	s.sendFor(nil, &Msg{Op: OpQuit}, nil)
+}
+
+func (s *Shim) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Shim) markDead() {
+	s.deadOnce.Do(func() {
+		close(s.dead)
+		s.conn.Close()
+		p := s.pool
+		p.mu.Lock()
+		delete(p.all, s)
+		for i, x := range p.idle {
+			if x == s {
+				p.idle = append(p.idle[:i], p.idle[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
+		s.mu.Lock()
+		cur := s.cur
+		s.mu.Unlock()
+		if cur != nil {
+			cur.finish(Result{ShimDied: true})
+		}
+		p.refill()
+	})
+}
+
+// sendFor sends m on behalf of c, unless c is no longer the shim's command.
+func (s *Shim) sendFor(c *Command, m *Msg, fds []int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c != nil && (s.cur != c || c.gone) {
+		return nil
+	}
+	return send(unixConn{s.conn}, m, fds)
+}
+
+func (s *Shim) readLoop() {
+	defer func() {
+		recover()
+		s.markDead()
+	}()
+	for {
+		m, err := recv(unixConn{s.conn})
+		if err != nil {
+			return
+		}
+		closeFDs(m.fds)
+		s.mu.Lock()
+		cur := s.cur
+		s.mu.Unlock()
+		switch m.Op {
+		case OpStarted, OpFailed:
+			if cur != nil {
+				select {
+				case cur.reply <- m:
+				default:
+				}
+			}
+		case OpExit:
+			if cur != nil && m.Status != nil {
+				cur.finish(Result{Status: syscall.WaitStatus(*m.Status)})
+			}
+		case OpReleased:
+			s.mu.Lock()
+			s.cur = nil
+			s.mu.Unlock()
+			if m.Reuse {
+				s.pool.put(s)
+			}
+		}
+	}
+}
+
+// Start runs spec in a shim with fds as the command's stdin, stdout and stderr. It
+// returns once the command was started; when it could not be (exec failed), failed
+// holds the shim's answer and the command is nil. The caller keeps ownership of fds.
+func (p *Pool) Start(ctx context.Context, spec *Msg, fds [3]int) (cmd *Command, failed *Msg, err error) {
+	spec.Op = OpStart
+	for attempt := 0; ; attempt++ {
+		s, err := p.get()
+		if err != nil {
+			return nil, nil, err
+		}
+		c := &Command{shim: s, reply: make(chan *Msg, 1), done: make(chan Result, 1)}
+		s.mu.Lock()
+		s.cur = c
+		err = send(unixConn{s.conn}, spec, fds[:])
+		s.mu.Unlock()
+		if err != nil {
+			if !s.isDead() { // a shim we cannot talk to is useless
+				syscall.Kill(s.pid, syscall.SIGKILL)
+			}
+			if attempt < 3 {
+				continue
+			}
+			return nil, nil, fmt.Errorf("shim: %w", err)
+		}
+		select {
+		case m := <-c.reply:
+			if m.Op == OpFailed {
+				s.mu.Lock()
+				s.cur = nil
+				s.mu.Unlock()
+				p.put(s)
+				return nil, m, nil
+			}
+			c.PID = m.PID
+			return c, nil, nil
+		case <-s.dead:
+			if attempt < 3 {
+				continue
+			}
+			return nil, nil, ErrShimDied
+		case <-ctx.Done():
+			syscall.Kill(s.pid, syscall.SIGKILL)
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+func (c *Command) finish(r Result) {
+	c.once.Do(func() { c.done <- r })
+}
+
+// Done delivers the command's result once.
+func (c *Command) Done() <-chan Result { return c.done }
+
+// Signal delivers sig to the command's main process.
+func (c *Command) Signal(sig syscall.Signal) {
+	c.shim.sendFor(c, &Msg{Op: OpSignal, Signal: int(sig)}, nil)
+}
+
+// Kill SIGKILLs the command's whole tree.
+func (c *Command) Kill() {
+	if c.shim.sendFor(c, &Msg{Op: OpKill}, nil) != nil && !c.shim.isDead() {
+		// The shim is unreachable: kill it, its tree is then orphaned to init. Not
+		// expected; the reaper reports the death and the command ends as killed.
+		syscall.Kill(c.shim.pid, syscall.SIGKILL)
+	}
+}
+
+// Release tells the shim the command is finished with; leftovers stay running.
+func (c *Command) Release() {
+	s := c.shim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != c || c.gone {
+		return
+	}
+	c.gone = true
+	send(unixConn{s.conn}, &Msg{Op: OpRelease}, nil)
+}
+
+// Close shuts the pool down: every shim is told to go (a busy one kills its tree first).
+// It waits at most timeout for them to die.
+func (p *Pool) Close(timeout time.Duration) {
+	p.mu.Lock()
+	p.closed = true
+	shims := make([]*Shim, 0, len(p.all))
+	for s := range p.all {
+		shims = append(shims, s)
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	for _, s := range shims {
+		s.conn.CloseWrite()
+	}
+	deadline := time.After(timeout)
+	for _, s := range shims {
+		select {
+		case <-s.dead:
+		case <-deadline:
+			return
+		}
+	}
+}

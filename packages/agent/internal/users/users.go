@@ -1,0 +1,214 @@
+// Package users resolves a user spec ("name", "uid", "uid:gid", "name:group") against the
+// container's own /etc/passwd and /etc/group, as podman exec does.
+package users
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// User is a resolved user.
+type User struct {
+	Name   string // empty when the uid has no passwd entry
+	UID    uint32
+	GID    uint32
+	Groups []uint32 // supplementary groups (from /etc/group membership)
+	Home   string
+}
+
+// Label is the name when known, else the uid.
+func (u *User) Label() string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return strconv.FormatUint(uint64(u.UID), 10)
+}
+
+// ErrUnknown is wrapped by errors for names that are not in the files.
+var ErrUnknown = errors.New("unknown user or group")
+
+type passwdEntry struct {
+	name     string
+	uid, gid uint32
+	home     string
+}
+
+type groupEntry struct {
+	name    string
+	gid     uint32
+	members []string
+}
+
+type fileCache struct {
+	mu    sync.Mutex
+	key   [3]int64 // ino, size, mtime
+	lines [][]string
+}
+
+func (c *fileCache) load(path string, fields int) [][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		c.key, c.lines = [3]int64{}, nil
+		return nil
+	}
+	key := [3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}
+	if key == c.key && c.lines != nil {
+		return c.lines
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var lines [][]string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+			continue
+		}
+		parts := strings.Split(line, ":")
+		if len(parts) < fields {
+			continue
+		}
+		lines = append(lines, parts)
+	}
+	c.key, c.lines = key, lines
+	return lines
+}
+
+// DB reads users and groups from a root directory's etc/passwd and etc/group.
+type DB struct {
+	passwdPath, groupPath string
+	passwd, group         fileCache
+}
+
+// New returns a DB over root (normally "/"). Files are reread when they change.
+func New(root string) *DB {
+	root = strings.TrimSuffix(root, "/")
+	return &DB{passwdPath: root + "/etc/passwd", groupPath: root + "/etc/group"}
+}
+
+func parseID(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	return uint32(v), err == nil
+}
+
+func (db *DB) users() []passwdEntry {
+	var out []passwdEntry
+	for _, f := range db.passwd.load(db.passwdPath, 7) {
+		uid, ok1 := parseID(f[2])
+		gid, ok2 := parseID(f[3])
+		if !ok1 || !ok2 || f[0] == "" {
+			continue
+		}
+		out = append(out, passwdEntry{name: f[0], uid: uid, gid: gid, home: f[5]})
+	}
+	return out
+}
+
+func (db *DB) groups() []groupEntry {
+	var out []groupEntry
+	for _, f := range db.group.load(db.groupPath, 4) {
+		gid, ok := parseID(f[2])
+		if !ok || f[0] == "" {
+			continue
+		}
+		var members []string
+		if f[3] != "" {
+			members = strings.Split(f[3], ",")
+		}
+		out = append(out, groupEntry{name: f[0], gid: gid, members: members})
+	}
+	return out
+}
+
+// Lookup resolves spec. An empty spec is root. Unknown names are errors; an unknown
+// numeric uid runs as that uid with gid 0 (or the given gid) and HOME "/".
+func (db *DB) Lookup(spec string) (*User, error) {
+	if spec == "" {
+		spec = "0"
+	}
+	if strings.ContainsAny(spec, "\x00\n") || len(spec) > 256 {
+		return nil, fmt.Errorf("invalid user %q", spec)
+	}
+	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	if userPart == "" || (hasGroup && groupPart == "") {
+		return nil, fmt.Errorf("invalid user %q", spec)
+	}
+	u := &User{Home: "/"}
+	var entry *passwdEntry
+	all := db.users()
+	if uid, ok := parseID(userPart); ok {
+		u.UID = uid
+		for i := range all {
+			if all[i].uid == uid {
+				entry = &all[i]
+				break
+			}
+		}
+	} else {
+		for i := range all {
+			if all[i].name == userPart {
+				entry = &all[i]
+				break
+			}
+		}
+		if entry == nil {
+			return nil, fmt.Errorf("%w: user %q is not in /etc/passwd", ErrUnknown, userPart)
+		}
+		u.UID = entry.uid
+	}
+	if entry != nil {
+		u.Name, u.GID = entry.name, entry.gid
+		if entry.home != "" {
+			u.Home = entry.home
+		}
+	}
+	groups := db.groups()
+	if hasGroup {
+		if gid, ok := parseID(groupPart); ok {
+			u.GID = gid
+		} else {
+			found := false
+			for _, g := range groups {
+				if g.name == groupPart {
+					u.GID, found = g.gid, true
+					break
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("%w: group %q is not in /etc/group", ErrUnknown, groupPart)
+			}
+		}
+	}
+	if u.Name != "" {
+		seen := map[uint32]bool{}
+		for _, g := range groups {
+			for _, m := range g.members {
+				if m == u.Name && !seen[g.gid] {
+					seen[g.gid] = true
+					u.Groups = append(u.Groups, g.gid)
+				}
+			}
+		}
+	}
+	return u, nil
+}

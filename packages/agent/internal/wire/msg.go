@@ -1,0 +1,219 @@
+package wire
+
+// Message types. Requests are sent by the host after auth; the rest are named where used.
+const (
+	TypeHello    = "hello"
+	TypeAuth     = "auth"
+	TypeStart    = "start"
+	TypeStarted  = "started"
+	TypeAttach   = "attach"
+	TypeAttached = "attached"
+	TypeLost     = "lost"
+	TypeEnd      = "end"
+	TypeExit     = "exit"
+	TypeList     = "list"
+	TypeSignal   = "signal"
+	TypeKill     = "kill"
+	TypeResize   = "resize"
+	TypeStdin    = "stdin"
+	TypeForget   = "forget"
+	TypePing     = "ping"
+	TypePong     = "pong"
+	TypeOK       = "ok"
+	TypeError    = "error"
+	// TypeKeepalive is sent by the agent after 5 s without a frame while attached.
+	TypeKeepalive = "keepalive"
+	// TypeStdinClosed tells the host the process's stdin is gone; further input is dropped.
+	TypeStdinClosed = "stdinClosed"
+)
+
+// Error codes of an error message.
+const (
+	CodeAuthFailed  = "AUTH_FAILED"
+	CodeProtocol    = "PROTOCOL"
+	CodeInvalid     = "INVALID"
+	CodeNotFound    = "NOT_FOUND"
+	CodeConflict    = "CONFLICT"
+	CodeUnsupported = "UNSUPPORTED"
+	CodeInternal    = "INTERNAL"
+)
+
+// Features the agent announces in hello.
+var Features = []string{"exec", "tasks", "pty"}
+
+// VersionRange is a range of protocol versions.
+type VersionRange struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// Hello is the agent's first message on every connection.
+type Hello struct {
+	Type     string       `json:"type"`
+	Protocol VersionRange `json:"protocol"`
+	Agent    string       `json:"agent"`
+	Nonce    string       `json:"nonce"`
+	Features []string     `json:"features"`
+}
+
+// Auth is the host's answer to hello.
+type Auth struct {
+	Type     string `json:"type"`
+	Protocol int    `json:"protocol"`
+	MAC      string `json:"mac"`
+}
+
+// PTYSize is a terminal size.
+type PTYSize struct {
+	Cols int `json:"cols"`
+	Rows int `json:"rows"`
+}
+
+// Start runs a process.
+type Start struct {
+	Type      string            `json:"type"`
+	Argv      []string          `json:"argv"`
+	Env       map[string]string `json:"env,omitempty"`
+	Cwd       string            `json:"cwd,omitempty"`
+	User      string            `json:"user,omitempty"`
+	Stdin     bool              `json:"stdin,omitempty"`
+	PTY       *PTYSize          `json:"pty,omitempty"`
+	Combined  bool              `json:"combined,omitempty"`
+	TimeoutMs int64             `json:"timeoutMs,omitempty"`
+	Keep      bool              `json:"keep,omitempty"`
+	RingBytes int64             `json:"ringBytes,omitempty"`
+	Tag       string            `json:"tag,omitempty"`
+	ID        string            `json:"id,omitempty"`
+}
+
+// Started answers start.
+type Started struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	PID  int    `json:"pid"`
+}
+
+// Attach reads a process's output from byte offsets.
+type Attach struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	Stdout int64  `json:"stdout"`
+	Stderr int64  `json:"stderr"`
+	Follow bool   `json:"follow"`
+	Stdin  bool   `json:"stdin"`
+}
+
+// Attached answers attach with the offsets the data starts at.
+type Attached struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	PID     int    `json:"pid"`
+	Running bool   `json:"running"`
+	Stdout  int64  `json:"stdout"`
+	Stderr  int64  `json:"stderr"`
+}
+
+// Lost marks bytes [From, To) of a stream that are no longer held.
+type Lost struct {
+	Type   string `json:"type"`
+	Stream string `json:"stream"`
+	From   int64  `json:"from"`
+	To     int64  `json:"to"`
+}
+
+// End closes a non-following attach with the offsets to continue from.
+type End struct {
+	Type   string `json:"type"`
+	Stdout int64  `json:"stdout"`
+	Stderr int64  `json:"stderr"`
+}
+
+// Exit reports how a process ended. ExitCode is nil when a signal ended it.
+type Exit struct {
+	Type     string  `json:"type"`
+	ID       string  `json:"id"`
+	ExitCode *int    `json:"exitCode"`
+	Signal   *string `json:"signal"`
+	TimedOut bool    `json:"timedOut"`
+	Killed   bool    `json:"killed"`
+	Stdout   int64   `json:"stdout"`
+	Stderr   int64   `json:"stderr"`
+}
+
+// IDRequest is any request that names just a process (kill, forget, stdin).
+type IDRequest struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Signal delivers a signal (request with ID, or in-stream without).
+type Signal struct {
+	Type   string `json:"type"`
+	ID     string `json:"id,omitempty"`
+	Signal string `json:"signal"`
+}
+
+// Resize changes a PTY's size (request with ID, or in-stream without).
+type Resize struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+	Cols int    `json:"cols"`
+	Rows int    `json:"rows"`
+}
+
+// StreamStats are a stream's byte counts in a list entry: Total written, Dropped = bytes
+// no longer held (the offset of the oldest byte held).
+type StreamStats struct {
+	Total   int64 `json:"total"`
+	Dropped int64 `json:"dropped"`
+}
+
+// ProcInfo is one entry of a list answer.
+type ProcInfo struct {
+	ID        string      `json:"id"`
+	PID       int         `json:"pid"`
+	Tag       string      `json:"tag"`
+	Argv      []string    `json:"argv"`
+	User      string      `json:"user"`
+	Cwd       string      `json:"cwd"`
+	PTY       bool        `json:"pty"`
+	Keep      bool        `json:"keep"`
+	StartedAt string      `json:"startedAt"`
+	EndedAt   *string     `json:"endedAt"`
+	Running   bool        `json:"running"`
+	ExitCode  *int        `json:"exitCode"`
+	Signal    *string     `json:"signal"`
+	TimedOut  bool        `json:"timedOut"`
+	Killed    bool        `json:"killed"`
+	Stdout    StreamStats `json:"stdout"`
+	Stderr    StreamStats `json:"stderr"`
+}
+
+// List answers list.
+type List struct {
+	Type  string     `json:"type"`
+	Procs []ProcInfo `json:"procs"`
+}
+
+// Pong answers ping.
+type Pong struct {
+	Type     string `json:"type"`
+	Agent    string `json:"agent"`
+	Protocol int    `json:"protocol"`
+	Procs    int    `json:"procs"`
+	Attached int    `json:"attached"`
+	UptimeMs int64  `json:"uptimeMs"`
+	IdleMs   int64  `json:"idleMs"`
+}
+
+// Error is an error answer.
+type Error struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Simple is a message with only a type (ok, keepalive, stdinClosed, kill, ping, list).
+type Simple struct {
+	Type string `json:"type"`
+}

@@ -1,0 +1,63 @@
+// The default path: the session's agent forks the command inside the container.
+import type { AgentClient } from '../agent/client';
+import { signalExitCode } from '../agent/protocol';
+import type { ExecExit, ExecProcess, SpawnSpec } from '../process';
+
+/** Extra time the host waits past a command's timeout for the agent's own kill to report. */
+const TIMEOUT_GRACE_MS = 5000;
+
+/**
+ * Runs `spec` through the agent. The agent enforces the timeout itself (so it holds even
+ * if this process dies) and kills the whole tree, `setsid` and double forks included; this
+ * side only gives up on an agent that does not report in time.
+ */
+export async function spawnViaAgent(client: AgentClient, spec: SpawnSpec): Promise<ExecProcess> {
+  const proc = await client.start(
+    {
+      argv: spec.argv,
+      env: spec.env,
+      ...(spec.cwd !== undefined && { cwd: spec.cwd }),
+      ...(spec.user !== undefined && { user: spec.user }),
+      stdin: spec.stdin,
+      ...(spec.timeoutMs !== undefined && { timeoutMs: spec.timeoutMs }),
+    },
+    spec.sinks,
+  );
+  let aborted = false;
+  const guard =
+    spec.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => void client.kill(proc.id).catch(() => proc.detach()), spec.timeoutMs + TIMEOUT_GRACE_MS);
+  const exited = proc.exited.then(
+    (exit): ExecExit => {
+      if (guard) clearTimeout(guard);
+      const killed = aborted || exit?.killed === true || exit?.timedOut === true;
+      return {
+        exitCode: killed ? null : (exit?.exitCode ?? signalExitCode(exit?.signal) ?? null),
+        signal: exit?.signal ?? null,
+        timedOut: exit?.timedOut === true,
+        aborted: aborted && exit?.timedOut !== true,
+      };
+    },
+    (error: unknown) => {
+      if (guard) clearTimeout(guard);
+      throw error;
+    },
+  );
+  exited.catch(() => undefined);
+  return {
+    via: 'agent',
+    stdout: proc.stdout,
+    stderr: proc.stderr,
+    stdin: proc.stdin,
+    exited,
+    kill: async () => {
+      aborted = true;
+      proc.kill();
+      // An agent that does not act on the in-stream kill gets a second, separate request.
+      const late = setTimeout(() => void client.kill(proc.id).catch(() => proc.detach()), 5000);
+      await exited.catch(() => undefined);
+      clearTimeout(late);
+    },
+  };
+}
