@@ -6,14 +6,25 @@ import { writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { IMAGE, REPS, type Row, type Scenario } from './lib';
+import { agent } from './scenarios/agent';
+import { defaultPath } from './scenarios/default-path';
+import { pipes } from './scenarios/pipes';
 import { reap } from './scenarios/reap';
 import { runtime } from './scenarios/runtime';
 import { server } from './scenarios/server';
 import { taskMemory } from './scenarios/task-memory';
 import { terminal } from './scenarios/terminal';
-import { throughput } from './scenarios/throughput';
 
-const all: Record<string, Scenario> = { runtime, throughput, terminal, server, reap, taskMemory };
+const all: Record<string, Scenario> = {
+  runtime,
+  agent,
+  pipes,
+  defaultPath,
+  terminal,
+  server,
+  reap,
+  taskMemory,
+};
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 const chosen =
   wanted.length > 0

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=toolchain.sh
 source scripts/toolchain.sh
 echo "bootstrap: node $(node --version), pnpm $(pnpm --version)"
-bash scripts/setup-podman.sh --debian "$@"
+# The rootless tests run as this unprivileged user (scripts/test-rootless.sh).
+bash scripts/setup-podman.sh --debian --rootless "${AXO_ROOTLESS_USER:-axo-rootless}" "$@"
 bash scripts/setup-go.sh
 # Test tools: the CLI's terminal test drives `axo shell` in tmux; the server's web
 # terminal test drives Debian's Chromium (no browser download works here).

@@ -4,7 +4,13 @@
 # of machine (and CI) can reach; the system's Node is left alone.
 AXO_NODE_VERSION=24.21.0
 AXO_PNPM_VERSION=10.34.8
-AXO_TOOLCHAIN_DIR="${AXO_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/axo/toolchain}"
+# Root installs it under /opt, where the unprivileged user of the rootless tests can run it
+# too (root's home is closed to other users); everyone else into their own cache.
+if [ "$(id -u)" = 0 ]; then
+  AXO_TOOLCHAIN_DIR="${AXO_TOOLCHAIN_DIR:-/opt/axo/toolchain}"
+else
+  AXO_TOOLCHAIN_DIR="${AXO_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/axo/toolchain}"
+fi
 AXO_NODE_HOME="$AXO_TOOLCHAIN_DIR/node-v$AXO_NODE_VERSION"
 AXO_PNPM_HOME="$AXO_TOOLCHAIN_DIR/pnpm-v$AXO_PNPM_VERSION"
 

@@ -1,10 +1,11 @@
-// Fresh process: RSS growth while exec collects 100 MB of output under a cap.
+// Fresh process: RSS growth while exec collects a flood of output (100 MB default) under a cap.
 import { rssSampler, withSandbox } from '../lib';
 
 const cap = Number(process.argv[2]);
+const bytes = Number(process.argv[3] ?? 100_000_000);
 const growth = await withSandbox('bench-mem', async (sandbox) => {
   const sampler = rssSampler();
-  const r = await sandbox.exec(['sh', '-c', 'head -c 100000000 /dev/zero'], {
+  const r = await sandbox.exec(['sh', '-c', `head -c ${bytes} /dev/zero`], {
     maxOutputBytes: cap,
     encoding: 'buffer',
   });

@@ -46,6 +46,8 @@ program
   .option('--allow-post-create', "run the repository's postCreateCommand")
   .option('--allow-untrusted-image', 'allow images other than the trusted default')
   .option('--require-limits', 'fail rather than start without memory/cpu/pids limits')
+  .option('--strict', 'fail (leaving nothing behind) when anything asked for is not in force')
+  .option('--read-only', 'read-only root file system (tmpfs /tmp, /run; the workdir stays writable)')
   .option('--reattach', 'reuse the running container of this session instead of replacing it')
   .option('--no-provision', 'do not check or install dev tools')
   .option('--no-agent', 'run commands with a podman exec each instead of the in-container agent')

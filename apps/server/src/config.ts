@@ -62,6 +62,9 @@ const envSchema = z.object({
   AXO_SERVER_ALLOW_POST_CREATE: bool.optional(),
   AXO_SERVER_ALLOW_UNTRUSTED_IMAGE: bool.optional(),
   AXO_SERVER_REQUIRE_LIMITS: bool.optional(),
+  AXO_SERVER_STRICT: bool.optional(),
+  AXO_SERVER_READ_ONLY: bool.optional(),
+  AXO_SERVER_CAPABILITIES: z.string().optional(),
   AXO_SERVER_INSTANCE_ID: z.string().optional(),
   AXO_SERVER_MAX_SESSIONS: z.string().optional(),
   AXO_SERVER_BODY_LIMIT: z.string().optional(),
@@ -118,6 +121,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
         allowUntrustedImage: e.AXO_SERVER_ALLOW_UNTRUSTED_IMAGE,
       }),
       ...(e.AXO_SERVER_REQUIRE_LIMITS !== undefined && { requireResourceLimits: e.AXO_SERVER_REQUIRE_LIMITS }),
+      ...(e.AXO_SERVER_STRICT !== undefined && { strict: e.AXO_SERVER_STRICT }),
+      ...(e.AXO_SERVER_READ_ONLY !== undefined && { readOnlyRoot: e.AXO_SERVER_READ_ONLY }),
+      ...(e.AXO_SERVER_CAPABILITIES !== undefined && { capabilities: list(e.AXO_SERVER_CAPABILITIES) }),
     },
   };
   for (const key of Object.keys(input)) if (input[key] === undefined) delete input[key];

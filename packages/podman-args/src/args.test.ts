@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
-import { DEFAULT_IMAGE, DROPPED_CAPS, LABELS } from './constants';
+import { DEFAULT_CAPABILITIES } from './capabilities';
+import { DEFAULT_IMAGE, LABELS } from './constants';
 import { AxoError, InvalidInputError } from './errors';
 import type { RunSpecInput } from './schemas';
 
@@ -16,12 +17,28 @@ describe('buildRunArgs', () => {
   it('always applies the hardening flags (reference: run_args_always_apply_hardening)', () => {
     const args = buildRunArgs({ ...base, limits, ports: [3000] });
     expect(args).toContain('--security-opt=no-new-privileges');
-    for (const cap of DROPPED_CAPS) expect(hasPair(args, '--cap-drop', cap), `--cap-drop ${cap}`).toBe(true);
+    expect(args).toContain('--cap-drop=ALL');
+    expect(args.filter((_, i) => args[i - 1] === '--cap-add')).toEqual([...DEFAULT_CAPABILITIES]);
+    expect(hasPair(args, '--sysctl', 'net.ipv4.ip_unprivileged_port_start=0')).toBe(true);
+    expect(args).not.toContain('--read-only');
     expect(hasPair(args, '--pids-limit', '512')).toBe(true);
     expect(hasPair(args, '--memory', '2g')).toBe(true);
     expect(hasPair(args, '--cpus', '2')).toBe(true);
     expect(hasPair(args, '--publish', '127.0.0.1:3000:3000')).toBe(true);
     expect(hasPair(args, '--network', 'none')).toBe(false);
+  });
+
+  it('keeps exactly the capabilities the spec lists, a read-only root and an nproc brake on request', () => {
+    const args = buildRunArgs({
+      ...base,
+      capabilities: ['CHOWN', 'cap_net_bind_service'],
+      readOnlyRoot: true,
+      nproc: 256,
+    });
+    expect(args.filter((_, i) => args[i - 1] === '--cap-add')).toEqual(['CHOWN', 'NET_BIND_SERVICE']);
+    expect(args).toContain('--read-only');
+    expect(hasPair(args, '--ulimit', 'nproc=256:256')).toBe(true);
+    expect(() => buildRunArgs({ ...base, capabilities: ['EVERYTHING'] })).toThrow(/unknown capability/);
   });
 
   it('network none cuts off every published port (reference: run_args_network_none_cuts_off_publishing)', () => {

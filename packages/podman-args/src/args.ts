@@ -1,4 +1,4 @@
-import { AGENT_PATHS, DROPPED_CAPS, LABELS } from './constants';
+import { AGENT_PATHS, LABELS } from './constants';
 import { InvalidInputError, parseInput } from './errors';
 import { containerName } from './names';
 import {
@@ -30,8 +30,9 @@ function bindMount(source: string, destination: string, readOnly = false): strin
 /**
  * Argv (after `podman`) that starts a hardened session container: our labels, the working
  * directory bind-mounted at the same path, an init that stops at once (the agent, or
- * `--init` on the fallback path), no new privileges, dropped capabilities, loopback-only
- * ports (none at all without a network), and limits only when the spec carries them.
+ * `--init` on the fallback path), no new privileges, every capability dropped but the few
+ * the spec keeps, loopback-only ports (none at all without a network), and limits only
+ * when the spec carries them.
  */
 export function buildRunArgs(spec: RunSpecInput): string[] {
   const s = parseInput(runSpecSchema, spec, 'run spec');
@@ -73,7 +74,14 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
   } else {
     args.push('--init');
   }
-  for (const cap of DROPPED_CAPS) args.push('--cap-drop', cap);
+  // Least privilege: nothing podman grants by default survives unless the policy keeps it.
+  args.push('--cap-drop=ALL');
+  for (const cap of new Set(s.capabilities)) args.push('--cap-add', cap);
+  // Low ports for every user, in the container's own network namespace, instead of
+  // NET_BIND_SERVICE for root alone.
+  args.push('--sysctl', 'net.ipv4.ip_unprivileged_port_start=0');
+  if (s.readOnlyRoot) args.push('--read-only', '--read-only-tmpfs=true');
+  if (s.nproc !== undefined) args.push('--ulimit', `nproc=${s.nproc}:${s.nproc}`);
   if (s.network === 'none') {
     args.push('--network', 'none');
   } else {

@@ -1,21 +1,6 @@
 /** The image used when a session asks for none, or for one the policy does not trust. */
 export const DEFAULT_IMAGE = 'docker.io/library/alpine:3.20';
 
-/** Capabilities removed from every session container. */
-export const DROPPED_CAPS = Object.freeze([
-  'SYS_ADMIN',
-  'SYS_PTRACE',
-  'SYS_MODULE',
-  'SYS_RAWIO',
-  'SYS_BOOT',
-  'SYS_TIME',
-  'NET_ADMIN',
-  'NET_RAW',
-  'DAC_READ_SEARCH',
-  'MKNOD',
-  'AUDIT_WRITE',
-] as const);
-
 /** Every session container is named `${NAME_PREFIX}${sessionId}`. */
 export const NAME_PREFIX = 'axo-ses-';
 

@@ -2,12 +2,19 @@ export type { PsArgsOptions, RmArgsOptions } from './args';
 export { buildExecArgs, buildPsArgs, buildRmArgs, buildRunArgs } from './args';
 export type { RingSlice } from './byte-ring';
 export { ByteRing } from './byte-ring';
+export type { Capability, ProcessSecurity } from './capabilities';
+export {
+  CAPABILITY_NAMES,
+  capabilitySchema,
+  DEFAULT_CAPABILITIES,
+  decodeCapabilities,
+  parseProcStatus,
+} from './capabilities';
 export {
   AGENT_PATHS,
   DEFAULT_IMAGE,
   DEFAULT_LIMITS,
   DEFAULT_OWNER,
-  DROPPED_CAPS,
   LABELS,
   MAX_ID_LENGTH,
   NAME_PREFIX,
@@ -16,6 +23,8 @@ export type { AxoErrorCode, AxoErrorOptions } from './errors';
 export { AxoError, InvalidInputError, parseInput } from './errors';
 export type { ResolvedImage } from './image';
 export { resolveImage } from './image';
+export type { InspectFacts } from './inspect';
+export { memoryBytes, parseInspect } from './inspect';
 export type { KillTaggedOptions } from './kill';
 export { buildKillTaggedArgs, EXEC_TAG_ENV } from './kill';
 export { containerName } from './names';

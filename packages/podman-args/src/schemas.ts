@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { capabilitySchema, DEFAULT_CAPABILITIES } from './capabilities';
 import { DEFAULT_IMAGE, DEFAULT_LIMITS, DEFAULT_OWNER, MAX_ID_LENGTH } from './constants';
 
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -105,6 +106,18 @@ export const sandboxPolicySchema = z.strictObject({
   defaultImage: imageRefSchema.default(DEFAULT_IMAGE),
   /** Further images trusted without `allowUntrustedImage`. @default [] */
   trustedImages: z.array(imageRefSchema).default([]),
+  /**
+   * Capabilities kept after `--cap-drop=ALL`; list more to widen, fewer to narrow.
+   * @default DEFAULT_CAPABILITIES (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID)
+   */
+  capabilities: z.array(capabilitySchema).default(() => [...DEFAULT_CAPABILITIES]),
+  /** A read-only root file system (tmpfs on /tmp, /var/tmp, /run, /dev/shm; the workdir stays writable). @default false */
+  readOnlyRoot: z.boolean().default(false),
+  /**
+   * Fail the start when anything asked for is not in force (an image downgrade, a limit the
+   * host dropped, a protection that did not apply), leaving nothing behind. @default false
+   */
+  strict: z.boolean().default(false),
 });
 
 const hostPathSchema = z
@@ -148,6 +161,12 @@ export const runSpecSchema = z.strictObject({
   env: envSchema.default({}),
   /** Run the agent as init; without it, `--init` and `sleep infinity` (the fallback). */
   agent: agentSpecSchema.optional(),
+  /** Capabilities kept after `--cap-drop=ALL`. @default DEFAULT_CAPABILITIES */
+  capabilities: z.array(capabilitySchema).default(() => [...DEFAULT_CAPABILITIES]),
+  /** Read-only root file system (podman's tmpfs on /tmp, /var/tmp, /run, /dev/shm). @default false */
+  readOnlyRoot: z.boolean().default(false),
+  /** An nproc rlimit, the fork-bomb brake where the pids limit cannot apply. */
+  nproc: z.number().int().min(16).max(4_194_304).optional(),
 });
 
 /** Options of `podman exec`. */

@@ -1,5 +1,6 @@
 import type { Network, ResourceLimits } from '@axo/podman-args';
 import type { AgentStatus } from './agent/endpoint';
+import type { InForce } from './in-force';
 import type { ProvisionReport } from './provision';
 
 /** One post-create command and how it went. */
@@ -27,9 +28,9 @@ export interface HardeningReport {
   readonly network: Network;
   readonly limits: {
     readonly requested: ResourceLimits | false;
-    /** `unknown` for a reattached container. */
-    readonly applied: boolean | 'unknown';
-    /** Why requested limits were not applied. */
+    /** Whether every requested limit is in force (read from the container's cgroup). */
+    readonly applied: boolean;
+    /** Why requested limits are not in force. */
     readonly droppedReason?: string;
   };
   readonly ports: {
@@ -37,8 +38,15 @@ export interface HardeningReport {
     readonly published: readonly { readonly hostIp: string; readonly port: number }[];
     readonly dropped: readonly { readonly port: number; readonly reason: string }[];
   };
-  readonly capabilitiesDropped: readonly string[];
+  /** Capabilities asked for (kept after `--cap-drop=ALL`) and those in force. */
+  readonly capabilities: { readonly requested: readonly string[]; readonly effective: readonly string[] };
+  /** In force (read from the host's /proc). */
   readonly noNewPrivileges: boolean;
+  readonly readOnlyRoot: { readonly requested: boolean; readonly inForce: boolean };
+  /** Everything read from the host side: capabilities, no-new-privileges, seccomp, limits, ports, user namespace. */
+  readonly inForce: InForce;
+  /** What was asked for and is not in force, in words; empty when everything holds. */
+  readonly differences: readonly string[];
   /** Whether commands run through the session's agent, and if not, why (`podman exec` then). */
   readonly agent: AgentStatus;
   readonly postCreate: readonly PostCreateOutcome[];

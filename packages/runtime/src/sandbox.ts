@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { agentBinaryPath } from '@axo/agent';
 import {
@@ -6,7 +7,6 @@ import {
   buildRmArgs,
   containerName,
   DEFAULT_OWNER,
-  DROPPED_CAPS,
   envSchema,
   InvalidInputError,
   type ManagedContainer,
@@ -37,6 +37,8 @@ import {
   spawnOptionsSchema,
   toSpawnSpec,
 } from './exec';
+import { assessHardening } from './hardening';
+import { readInForce } from './in-force';
 import { withKeyedLock } from './keyed-lock';
 import { type SandboxLogger, silentLogger } from './logger';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
@@ -238,10 +240,11 @@ export class SessionSandbox {
   static async start(options: StartOptions): Promise<SessionSandbox> {
     const o = parseInput(startOptionsSchema, options, 'start options');
     const podman = createPodman(o.podman);
-    const workdir = await resolveWorkdir(o.workdir);
-    const image = resolveImage(o.image, o.policy);
     const name = containerName(o.sessionId);
+    // Locked before anything asynchronous, so concurrent starts run in call order.
     return withKeyedLock(`${podman.binary}\0${name}`, async () => {
+      const workdir = await resolveWorkdir(o.workdir);
+      const image = resolveImage(o.image, o.policy);
       const started = performance.now();
       const sandbox = new SessionSandbox(podman, { sessionId: o.sessionId, owner: o.owner, root: workdir });
       const existing = await findAnyOwner(podman, o.sessionId);
@@ -383,17 +386,17 @@ export class SessionSandbox {
     }
     o.logger.info(`reattached to running session container ${sandbox.container}`);
     await sandbox.#connectAgent(existing.agentRunDir);
+    // The container was made earlier, perhaps under another policy: report what holds now.
+    const inForce = await readInForce(sandbox.#podman, sandbox.container);
+    const hardening = assessHardening(inForce, { policy: o.policy, portsDropped: [] });
     const provisioning = await provisionIn(sandbox, o);
     return {
       ...commonReport(sandbox, o.policy),
+      ...hardening,
+      inForce,
       reattached: true,
       image: { requested: image.requested, used: existing.image },
-      limits: { requested: o.policy.limits, applied: 'unknown' },
-      ports: {
-        requested: o.ports,
-        published: existing.ports.map((p) => ({ hostIp: p.hostIp, port: p.hostPort })),
-        dropped: [],
-      },
+      ports: { requested: o.ports, published: inForce.ports, dropped: [] },
       postCreate: [],
       provisioning,
       warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
@@ -414,7 +417,14 @@ export class SessionSandbox {
       warnings.push(message);
       o.logger.warn(message);
     };
-    if (image.warning) warn(image.warning);
+    if (image.warning) {
+      if (policy.strict) {
+        throw new AxoError('START_FAILED', `strict: ${image.warning}`, {
+          hint: 'Trust the image (allowUntrustedImage or trustedImages), or start without strict.',
+        });
+      }
+      warn(image.warning);
+    }
     // The image's USER is the default user of commands, as with `podman exec`; it also
     // proves the image is there (or pulls it) before anything running is touched.
     const user = o.user ?? (await imageUser(podman, image.image, o.startTimeoutMs));
@@ -430,6 +440,11 @@ export class SessionSandbox {
       network: policy.network,
       publishHost: o.publishHost,
       env: o.env,
+      capabilities: policy.capabilities,
+      readOnlyRoot: policy.readOnlyRoot,
+      // Where cgroups cannot hold the pids limit (rootless on cgroup v1), an nproc rlimit
+      // stands in as the fork-bomb brake; the report shows which one is in force.
+      ...(policy.limits !== false && !cgroupLimitsPossible() && { nproc: policy.limits.pids }),
     };
     const create = (agent?: { binary: string; runDir: string }) =>
       createContainer({
@@ -484,6 +499,48 @@ export class SessionSandbox {
     }
     warnings.push(...created.warnings);
 
+    const requestedPorts = [...new Set(o.ports)];
+    const portsDropped = [
+      ...(policy.network === 'none'
+        ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
+        : []),
+      ...created.dropped,
+    ];
+    const inForce = await readInForce(podman, sandbox.container);
+    const hardening = assessHardening(inForce, {
+      policy,
+      imageRefused: image.warning,
+      portsDropped,
+      limitsNote: created.limitsDroppedReason ?? (created.runStderr.trim().split('\n').at(-1) || undefined),
+    });
+    const refuse = async (error: AxoError) => {
+      await sandbox.stop().catch(() => undefined);
+      throw error;
+    };
+    if (policy.limits !== false && !hardening.limits.applied) {
+      if (policy.requireResourceLimits) {
+        await refuse(
+          new AxoError(
+            'LIMITS_UNAVAILABLE',
+            `resource limits are required but not in force: ${hardening.limits.droppedReason}`,
+            {
+              hint:
+                'This host cannot apply cgroup limits to this user (rootless podman needs cgroup v2 with delegation). ' +
+                'Set requireResourceLimits to false to allow an uncapped session.',
+            },
+          ),
+        );
+      }
+      if (!created.limitsDroppedReason) warn(`resource limits are not in force: ${hardening.limits.droppedReason}`);
+    }
+    if (policy.strict && hardening.differences.length > 0) {
+      await refuse(
+        new AxoError('START_FAILED', `strict: not in force: ${hardening.differences.join('; ')}`, {
+          hint: 'Start without strict to accept what this host can give, or fix the host.',
+        }),
+      );
+    }
+
     const provisioning = await provisionIn(sandbox, o);
     if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
 
@@ -509,26 +566,16 @@ export class SessionSandbox {
       }
     }
 
-    const requestedPorts = [...new Set(o.ports)];
-    const hostIp = o.publishHost ?? '127.0.0.1';
     return {
       ...commonReport(sandbox, policy),
+      ...hardening,
+      inForce,
       reattached: false,
       image: { requested: image.requested, used: image.image, ...(image.warning && { refusedReason: image.warning }) },
-      limits: {
-        requested: policy.limits,
-        applied: created.limitsApplied,
-        ...(created.limitsDroppedReason && { droppedReason: created.limitsDroppedReason }),
-      },
       ports: {
         requested: requestedPorts,
-        published: created.published.map((port) => ({ hostIp, port })),
-        dropped: [
-          ...(policy.network === 'none'
-            ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
-            : []),
-          ...created.dropped,
-        ],
+        published: inForce.ports,
+        dropped: portsDropped,
       },
       postCreate,
       provisioning,
@@ -547,8 +594,6 @@ function commonReport(sandbox: SessionSandbox, policy: SandboxPolicy) {
     owner: sandbox.owner,
     workdir: sandbox.root,
     network: policy.network,
-    capabilitiesDropped: DROPPED_CAPS,
-    noNewPrivileges: true,
     agent: sandbox.agent,
   };
 }
@@ -561,6 +606,14 @@ function provisionIn(sandbox: SessionSandbox, o: StartInput): Promise<ProvisionR
     network: o.policy.network,
     logger: o.logger,
   });
+}
+
+/**
+ * Whether this process's podman can hold a container to cgroup limits: root can; rootless
+ * needs cgroup v2 (with delegation, which the in-force check then confirms).
+ */
+function cgroupLimitsPossible(): boolean {
+  return process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers');
 }
 
 function disabledProvisioning(detail: string): ProvisionReport {

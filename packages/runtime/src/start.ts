@@ -23,7 +23,10 @@ export interface CreateContainerInput {
 }
 
 export interface CreatedContainer {
+  /** Whether limits were passed to podman (what is in force is read afterwards). */
   readonly limitsApplied: boolean;
+  /** What podman printed on a successful run (it drops limits with only a warning, rootless on cgroup v1). */
+  readonly runStderr: string;
   readonly limitsDroppedReason?: string;
   readonly published: readonly number[];
   readonly dropped: readonly { readonly port: number; readonly reason: string }[];
@@ -71,6 +74,7 @@ export async function createContainer(input: CreateContainerInput): Promise<Crea
   let ports = [...new Set(input.ports)];
   const dropped: { port: number; reason: string }[] = [];
   let replaced = false;
+  let runStderr = '';
 
   const removeLeftover = () => podman.run(buildRmArgs([name], { graceSeconds: 0 }), { timeoutMs: 30_000 });
   const fail = (code: PodmanError['code'], message: string, result: PodmanResult, hint?: string) =>
@@ -83,7 +87,10 @@ export async function createContainer(input: CreateContainerInput): Promise<Crea
       limits: withLimits && policy.limits !== false ? policy.limits : undefined,
     });
     const result = await podman.run(args, { timeoutMs: input.timeoutMs });
-    if (result.exitCode === 0 && !result.timedOut) break;
+    if (result.exitCode === 0 && !result.timedOut) {
+      runStderr = result.stderr;
+      break;
+    }
     const kind = classifyPodmanFailure(result.stderr);
 
     if (kind === 'name-in-use' && !replaced) {
@@ -146,5 +153,5 @@ export async function createContainer(input: CreateContainerInput): Promise<Crea
     }
     throw fail('START_FAILED', `cannot start ${name}`, result, 'Run `axo doctor` to check the podman setup.');
   }
-  return { limitsApplied: withLimits, limitsDroppedReason, published: ports, dropped, warnings };
+  return { limitsApplied: withLimits, limitsDroppedReason, published: ports, dropped, warnings, runStderr };
 }

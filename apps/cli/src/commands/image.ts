@@ -10,7 +10,9 @@ import { color, spinner } from '../ui';
 
 export const BUSYBOX_IMAGE = 'localhost/axo:busybox';
 export const DEBIAN_IMAGE = 'localhost/axo:debian';
-const DEBIAN_PACKAGES = ['bash', 'git', 'curl', 'ca-certificates', 'python3', 'less', 'procps'];
+// Everything provisioning checks for by default (DEFAULT_DEV_TOOLS: bash git curl less vim)
+// is in the image, so a default session starts offline with nothing to install.
+const DEBIAN_PACKAGES = ['bash', 'git', 'curl', 'ca-certificates', 'python3', 'less', 'vim', 'procps'];
 
 async function isStatic(path: string): Promise<boolean> {
   const head = await readFile(path).then((b) => b.subarray(0, 4096).toString('latin1'));

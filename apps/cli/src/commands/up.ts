@@ -12,6 +12,8 @@ export interface UpOptions {
   readonly allowPostCreate?: boolean;
   readonly allowUntrustedImage?: boolean;
   readonly requireLimits?: boolean;
+  readonly strict?: boolean;
+  readonly readOnly?: boolean;
   readonly reattach?: boolean;
   readonly provision: boolean;
   readonly agent: boolean;
@@ -29,6 +31,8 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
     allowPostCreate: o.allowPostCreate,
     allowUntrustedImage: o.allowUntrustedImage,
     requireLimits: o.requireLimits,
+    strict: o.strict,
+    readOnlyRoot: o.readOnly,
   });
   const sessionId = o.id ?? sessionIdFor(dir);
   const progress = spinner(`starting session ${sessionId}`);
@@ -99,12 +103,26 @@ export function describeReport(
   row('ports', published.length ? published.join(', ') : 'none published');
   for (const d of r.ports.dropped) row('', warn(`port ${d.port} not published: ${d.reason}`));
   const limits = r.limits.requested;
+  const f = r.inForce;
   if (limits === false) row('limits', warn('none (turned off by policy)'));
-  else if (r.limits.applied === true)
-    row('limits', `memory ${limits.memory}, cpus ${limits.cpus}, pids ${limits.pids}`);
-  else if (r.limits.applied === 'unknown') row('limits', 'as applied when the container was created');
-  else row('limits', warn(`NOT applied: ${r.limits.droppedReason ?? 'the host cannot apply them'}`));
-  row('hardening', `no-new-privileges, ${r.capabilitiesDropped.length} capabilities dropped, init process`);
+  else if (r.limits.applied) {
+    row(
+      'limits',
+      `memory ${limits.memory}, cpus ${limits.cpus}, pids ${limits.pids} (in force, read from the ${f.limits.source})`,
+    );
+  } else {
+    row('limits', warn(`NOT in force: ${r.limits.droppedReason ?? 'the host cannot apply them'}`));
+    if (f.limits.nproc !== null) row('', `fork-bomb brake: nproc rlimit ${f.limits.nproc}`);
+  }
+  row(
+    'hardening',
+    `capabilities ${f.capabilities.length ? f.capabilities.join(' ') : 'none'} (podman's default has 11); ` +
+      `no-new-privileges ${f.noNewPrivileges ? 'on' : warn('OFF')}; seccomp ${f.seccomp}`,
+  );
+  if (r.readOnlyRoot.requested || r.readOnlyRoot.inForce) {
+    row('', `read-only root ${r.readOnlyRoot.inForce ? 'in force' : warn('NOT in force')}`);
+  }
+  for (const d of r.differences) row('differs', warn(d));
   row(
     'agent',
     r.agent.status === 'running'

@@ -1,5 +1,7 @@
 // Command client is a throwaway development client for the agent (not shipped): it sends
-// one request (JSON on the command line) and prints every frame it gets back.
+// one request (JSON on the command line) and prints every frame it gets back. With
+// -stdin it forwards its stdin as IN frames and a zero-length one at the end (a process's
+// stdin, or an fs.write upload; it waits for nothing before sending).
 //
 //	go run ./_dev/client -sock /run/axo-dev/t1/s/agent.sock -token /run/axo-dev/t1/token '{"type":"list"}'
 package main
@@ -46,7 +48,9 @@ func main() {
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := os.Stdin.Read(buf)
-				c.Write(wire.AppendFrame(nil, wire.KindIn, buf[:n]))
+				if n > 0 {
+					c.Write(wire.AppendFrame(nil, wire.KindIn, buf[:n]))
+				}
 				if err != nil {
 					c.Write(wire.AppendFrame(nil, wire.KindIn, nil))
 					return

@@ -64,11 +64,17 @@ func shared(t *testing.T) *agent {
 // newAgent starts a private agent, stopped when the test ends.
 func newAgent(t *testing.T) *agent {
 	t.Helper()
+	return newAgentWith(t)
+}
+
+// newAgentWith starts a private agent with extra init flags, stopped when the test ends.
+func newAgentWith(t *testing.T, flags ...string) *agent {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "axo-agent-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := startAgent(dir)
+	a, err := startAgent(dir, flags...)
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
@@ -76,7 +82,7 @@ func newAgent(t *testing.T) *agent {
 	return a
 }
 
-func startAgent(dir string) (*agent, error) {
+func startAgent(dir string, flags ...string) (*agent, error) {
 	tok := make([]byte, 32)
 	if _, err := (&randReader{}).Read(tok); err != nil {
 		return nil, err
@@ -90,8 +96,9 @@ func startAgent(dir string) (*agent, error) {
 	if bin == "" {
 		bin = os.Args[0]
 	}
-	a.cmd = exec.Command(bin, "init", "--socket", a.sock, "--token-file", filepath.Join(dir, "token"),
-		"--session", "test", "--owner", "go-test", "--workdir", dir)
+	args := append([]string{"init", "--socket", a.sock, "--token-file", filepath.Join(dir, "token"),
+		"--session", "test", "--owner", "go-test", "--workdir", dir}, flags...)
+	a.cmd = exec.Command(bin, args...)
 	// A file, not a pipe: Wait then returns when the agent exits, not when the last
 	// holder of its stderr (a shim) does.
 	logf, err := os.Create(a.logPath)
@@ -159,6 +166,8 @@ type client struct {
 	c     *net.UnixConn
 	fr    *wire.Reader
 	hello wire.Hello
+	// reading: an fs.read answer (entry, data, end) rather than a lone entry.
+	reading bool
 }
 
 func dialRaw(t testing.TB, sock string) *client {

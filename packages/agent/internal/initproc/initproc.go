@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"axo.dev/agent/internal/fdutil"
+	"axo.dev/agent/internal/files"
 	"axo.dev/agent/internal/proc"
 	"axo.dev/agent/internal/reaper"
 	"axo.dev/agent/internal/server"
@@ -105,6 +106,8 @@ func Run(o Options) int {
 		DevNull: devnull, SetCreds: os.Geteuid() == 0,
 	})
 	srv := server.New(token, o.Version, mgr)
+	srv.Files = files.New(files.Config{Workdir: o.Workdir, DefaultUser: o.User, Users: db,
+		SetCreds: os.Geteuid() == 0, Log: logf})
 	debug.SetGCPercent(50)
 	logf("%s listening on %s (session %s, owner %s, pid %d)", o.Version, o.Socket, o.Session, o.Owner, os.Getpid())
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"axo.dev/agent/internal/files"
 	"axo.dev/agent/internal/proc"
 	"axo.dev/agent/internal/ring"
 	"axo.dev/agent/internal/wire"
@@ -146,8 +147,16 @@ func (c *conn) serve() {
 	if f.Type != wire.TypePing {
 		c.s.lastActivity.Store(time.Now().UnixNano())
 	}
+	if files.IsRequest(f.Type) {
+		if c.s.Files == nil {
+			c.sendError(wire.CodeUnsupported, fmt.Sprintf("this agent does not serve %q", f.Type))
+			return
+		}
+		c.s.Files.Serve(fileConn{c}, f)
+		return
+	}
 	if !requests[f.Type] {
-		if known[f.Type] {
+		if known[f.Type] || files.IsAnswer(f.Type) {
 			c.sendError(wire.CodeProtocol, fmt.Sprintf("%q is not a request", f.Type))
 		} else {
 			c.sendError(wire.CodeUnsupported, fmt.Sprintf("unknown request %q", f.Type))
@@ -155,6 +164,19 @@ func (c *conn) serve() {
 		return
 	}
 	c.dispatch(f)
+}
+
+// fileConn is the connection as the files package uses it.
+type fileConn struct{ c *conn }
+
+func (f fileConn) Send(msg any) error                        { return f.c.send(msg) }
+func (f fileConn) SendFrame(kind byte, payload []byte) error { return f.c.sendData(kind, payload) }
+func (f fileConn) Next() (wire.Frame, error)                 { return f.c.fr.Next() }
+func (f fileConn) Close()                                    { f.c.c.Close() }
+func (f fileConn) ReadError(err error) {
+	if err != io.EOF && !f.c.broken.Load() {
+		f.c.readError(err)
+	}
 }
 
 func (c *conn) invalid(err error) {
@@ -470,8 +492,19 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 	} else {
 		c.send(wire.End{Type: wire.TypeEnd, Stdout: cursors[0].Pos(), Stderr: cursors[1].Pos()})
 	}
-	// The reply is complete; the input goroutine ends when the connection closes.
+	// Lingering close: input the host sent before it saw the reply is still unread here,
+	// and closing over unread data makes the host's socket fail (ECONNRESET) before it has
+	// read our last message. So say we are done writing, keep reading (and discarding)
+	// until the host closes, and give up after a moment.
+	c.c.CloseWrite()
+	select {
+	case <-hostGone:
+	case <-time.After(lingerTimeout):
+	}
 }
+
+// lingerTimeout bounds how long a finished stream waits for the host to close.
+const lingerTimeout = 2 * time.Second
 
 func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string) error {
 	buf := make([]byte, 32<<10)

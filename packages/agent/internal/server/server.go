@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"axo.dev/agent/internal/files"
 	"axo.dev/agent/internal/proc"
 	"axo.dev/agent/internal/wire"
 )
@@ -30,7 +31,9 @@ type Server struct {
 	Token   []byte
 	Version string
 	Procs   *proc.Manager
-	Log     func(format string, args ...any)
+	// Files serves the file requests (nil: they are UNSUPPORTED).
+	Files *files.Service
+	Log   func(format string, args ...any)
 
 	started      time.Time
 	lastActivity atomic.Int64 // unix nanoseconds

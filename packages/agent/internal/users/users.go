@@ -212,3 +212,23 @@ func (db *DB) Lookup(spec string) (*User, error) {
 	}
 	return u, nil
 }
+
+// UserName is the name /etc/passwd gives uid (the first entry), or "" when none does.
+func (db *DB) UserName(uid uint32) string {
+	for _, u := range db.users() {
+		if u.uid == uid {
+			return u.name
+		}
+	}
+	return ""
+}
+
+// GroupName is the name /etc/group gives gid (the first entry), or "" when none does.
+func (db *DB) GroupName(gid uint32) string {
+	for _, g := range db.groups() {
+		if g.gid == gid {
+			return g.name
+		}
+	}
+	return ""
+}

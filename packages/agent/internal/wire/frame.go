@@ -148,6 +148,7 @@ type Reader struct {
 	r     io.Reader
 	hdr   [HeaderLen]byte
 	Limit int // largest payload accepted; 0 or more than MaxPayload means MaxPayload
+	buf   []byte
 }
 
 // NewReader returns a frame reader over r.
@@ -158,7 +159,14 @@ const readChunk = 64 << 10
 // Next reads one frame. It returns io.EOF on a clean end of stream between frames,
 // io.ErrUnexpectedEOF inside a frame, a *ProtocolError for a malformed frame, or the
 // reader's error. The payload is freshly allocated (the caller may keep it).
-func (fr *Reader) Next() (Frame, error) {
+func (fr *Reader) Next() (Frame, error) { return fr.next(false) }
+
+// NextReuse is Next, but the payload is read into a buffer the Reader keeps (grown the
+// same way, as bytes arrive, up to the limit): it is valid only until the next call.
+// For a stream of large frames consumed at once (a file upload).
+func (fr *Reader) NextReuse() (Frame, error) { return fr.next(true) }
+
+func (fr *Reader) next(reuse bool) (Frame, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:1]); err != nil {
 		return Frame{}, err
 	}
@@ -175,7 +183,14 @@ func (fr *Reader) Next() (Frame, error) {
 	var payload []byte
 	if n > 0 {
 		// Grow with what arrives: a peer that declares 1 MiB and sends nothing costs 64 KiB.
-		payload = make([]byte, 0, min(n, readChunk))
+		if reuse && cap(fr.buf) > 0 {
+			payload = fr.buf[:0]
+		} else {
+			payload = make([]byte, 0, min(n, readChunk))
+		}
+		if reuse {
+			defer func() { fr.buf = payload[:0] }()
+		}
 		for len(payload) < n {
 			want := min(n-len(payload), readChunk)
 			if cap(payload)-len(payload) < want {

@@ -20,6 +20,23 @@ func FuzzDecode(f *testing.F) {
 	for _, v := range g.Truncated {
 		f.Add(mustHex(f, v.Hex))
 	}
+	// File requests, an upload and malformed variants of them.
+	for _, m := range []string{
+		`{"type":"fs.read","path":"/etc/hostname","offset":0,"length":-1}`,
+		`{"type":"fs.write","path":"a/b","mode":420,"parents":true,"maxBytes":10}`,
+		`{"type":"fs.list","path":".","depth":32}`,
+		`{"type":"fs.watch","path":"/work","recursive":true}`,
+		`{"type":"fs.remove","path":"x","recursive":true,"user":"nobody"}`,
+		`{"type":"fs.move","from":"a","to":"b"}`,
+		`{"type":"fs.symlink","path":"l","target":"/etc/shadow"}`,
+		`{"type":"fs.mkdir","path":"d","mode":-1}`,
+		`{"type":"fs.stat","path":"a\u0000b","follow":true}`,
+	} {
+		frame := AppendFrame(nil, KindMsg, []byte(m))
+		f.Add(frame)
+		f.Add(AppendFrame(AppendFrame(append([]byte(nil), frame...), KindIn, []byte("data")), KindIn, nil))
+		f.Add(frame[:len(frame)-3])
+	}
 	f.Add([]byte{1, 0, 0, 0, 2, '{', '}'})
 	f.Add([]byte{2, 0, 0, 0, 0, 3, 0, 0, 0, 1, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -25,6 +25,22 @@ const (
 	TypeKeepalive = "keepalive"
 	// TypeStdinClosed tells the host the process's stdin is gone; further input is dropped.
 	TypeStdinClosed = "stdinClosed"
+
+	// File requests (see "### Files" in the README) and their answers.
+	TypeFsStat    = "fs.stat"
+	TypeFsList    = "fs.list"
+	TypeFsMkdir   = "fs.mkdir"
+	TypeFsRemove  = "fs.remove"
+	TypeFsMove    = "fs.move"
+	TypeFsSymlink = "fs.symlink"
+	TypeFsRead    = "fs.read"
+	TypeFsWrite   = "fs.write"
+	TypeFsWatch   = "fs.watch"
+	TypeEntry     = "entry"
+	TypeEntries   = "entries"
+	TypeReady     = "ready"
+	TypeWatching  = "watching"
+	TypeEvent     = "event"
 )
 
 // Error codes of an error message.
@@ -36,10 +52,21 @@ const (
 	CodeConflict    = "CONFLICT"
 	CodeUnsupported = "UNSUPPORTED"
 	CodeInternal    = "INTERNAL"
+	// File errors.
+	CodeExists      = "EXISTS"
+	CodeIsDir       = "IS_DIR"
+	CodeNotDir      = "NOT_DIR"
+	CodeNotEmpty    = "NOT_EMPTY"
+	CodeNotRegular  = "NOT_REGULAR"
+	CodePermission  = "PERMISSION"
+	CodeNoSpace     = "NO_SPACE"
+	CodeTooLarge    = "TOO_LARGE"
+	CodeCrossDevice = "CROSS_DEVICE"
+	CodeLimit       = "LIMIT"
 )
 
 // Features the agent announces in hello.
-var Features = []string{"exec", "tasks", "pty"}
+var Features = []string{"exec", "tasks", "pty", "files", "watch"}
 
 // VersionRange is a range of protocol versions.
 type VersionRange struct {
@@ -216,4 +243,129 @@ type Error struct {
 // Simple is a message with only a type (ok, keepalive, stdinClosed, kill, ping, list).
 type Simple struct {
 	Type string `json:"type"`
+}
+
+// FsStat describes one path (lstat; stat with Follow).
+type FsStat struct {
+	Type   string `json:"type"`
+	Path   string `json:"path"`
+	Follow bool   `json:"follow,omitempty"`
+	User   string `json:"user,omitempty"`
+}
+
+// FsList lists a directory, Depth levels deep (1–32; 0 means 1).
+type FsList struct {
+	Type  string `json:"type"`
+	Path  string `json:"path"`
+	Depth int    `json:"depth,omitempty"`
+	User  string `json:"user,omitempty"`
+}
+
+// FsMkdir creates a directory (Mode nil: 0755).
+type FsMkdir struct {
+	Type    string  `json:"type"`
+	Path    string  `json:"path"`
+	Parents bool    `json:"parents,omitempty"`
+	Mode    *uint32 `json:"mode,omitempty"`
+	User    string  `json:"user,omitempty"`
+}
+
+// FsRemove removes a file, link or (empty, or with Recursive any) directory.
+type FsRemove struct {
+	Type      string `json:"type"`
+	Path      string `json:"path"`
+	Recursive bool   `json:"recursive,omitempty"`
+	User      string `json:"user,omitempty"`
+}
+
+// FsMove renames From to To (rename(2)).
+type FsMove struct {
+	Type string `json:"type"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	User string `json:"user,omitempty"`
+}
+
+// FsSymlink creates a symbolic link at Path holding Target.
+type FsSymlink struct {
+	Type   string `json:"type"`
+	Path   string `json:"path"`
+	Target string `json:"target"`
+	User   string `json:"user,omitempty"`
+}
+
+// FsRead streams a regular file's bytes from Offset (Length nil or -1: to the end).
+type FsRead struct {
+	Type   string `json:"type"`
+	Path   string `json:"path"`
+	Offset int64  `json:"offset,omitempty"`
+	Length *int64 `json:"length,omitempty"`
+	User   string `json:"user,omitempty"`
+}
+
+// FsWrite replaces a file atomically with the bytes of the IN frames that follow.
+type FsWrite struct {
+	Type     string  `json:"type"`
+	Path     string  `json:"path"`
+	Mode     *uint32 `json:"mode,omitempty"`
+	Parents  bool    `json:"parents,omitempty"`
+	MaxBytes *int64  `json:"maxBytes,omitempty"`
+	User     string  `json:"user,omitempty"`
+}
+
+// FsWatch streams change events under Path until the host closes the connection.
+type FsWatch struct {
+	Type      string `json:"type"`
+	Path      string `json:"path"`
+	Recursive bool   `json:"recursive,omitempty"`
+	User      string `json:"user,omitempty"`
+}
+
+// Entry describes one file system entry. Mode holds the permission bits (with setuid,
+// setgid and sticky); SymlinkTarget is set only for links.
+type Entry struct {
+	Name          string  `json:"name"`
+	Path          string  `json:"path"`
+	Type          string  `json:"type"` // file, dir, symlink, other
+	Size          int64   `json:"size"`
+	Mode          uint32  `json:"mode"`
+	Permissions   string  `json:"permissions"`
+	UID           uint32  `json:"uid"`
+	GID           uint32  `json:"gid"`
+	Owner         string  `json:"owner"`
+	Group         string  `json:"group"`
+	MTime         string  `json:"mtime"`
+	SymlinkTarget *string `json:"symlinkTarget,omitempty"`
+}
+
+// EntryMsg answers stat, mkdir, move, symlink and write, and starts a read.
+type EntryMsg struct {
+	Type  string `json:"type"`
+	Entry Entry  `json:"entry"`
+}
+
+// Entries is one batch of a list answer.
+type Entries struct {
+	Type    string  `json:"type"`
+	Entries []Entry `json:"entries"`
+}
+
+// ListEnd ends a list answer; Truncated when the entry cap was reached.
+type ListEnd struct {
+	Type      string `json:"type"`
+	Truncated bool   `json:"truncated"`
+}
+
+// ReadEnd ends a read answer with the number of bytes sent.
+type ReadEnd struct {
+	Type  string `json:"type"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Event is one change seen by a watch (op: create, write, remove, rename, chmod, overflow).
+type Event struct {
+	Type string `json:"type"`
+	Op   string `json:"op"`
+	Path string `json:"path"`
+	Dir  bool   `json:"dir"`
 }

@@ -80,9 +80,16 @@ func TestGoldenMaxPayload(t *testing.T) {
 	}
 }
 
-// typedFor maps each golden message type to the struct this package encodes it from, so
-// the test proves our structs (not just raw JSON) round-trip to the golden bytes.
-func typedFor(typ string) any {
+// typedFor maps each golden message (by name and type) to the struct this package
+// encodes it from, so the test proves our structs (not just raw JSON) round-trip to the
+// golden bytes.
+func typedFor(name, typ string) any {
+	switch name {
+	case "fs-end-list":
+		return &ListEnd{}
+	case "fs-end-read":
+		return &ReadEnd{}
+	}
 	switch typ {
 	case TypeHello:
 		return &Hello{}
@@ -108,6 +115,32 @@ func typedFor(typ string) any {
 		return &Resize{}
 	case TypeError:
 		return &Error{}
+	case TypeFsStat:
+		return &FsStat{}
+	case TypeFsList:
+		return &FsList{}
+	case TypeFsMkdir:
+		return &FsMkdir{}
+	case TypeFsRemove:
+		return &FsRemove{}
+	case TypeFsMove:
+		return &FsMove{}
+	case TypeFsSymlink:
+		return &FsSymlink{}
+	case TypeFsRead:
+		return &FsRead{}
+	case TypeFsWrite:
+		return &FsWrite{}
+	case TypeFsWatch:
+		return &FsWatch{}
+	case TypeEntry:
+		return &EntryMsg{}
+	case TypeEntries:
+		return &Entries{}
+	case TypeEvent:
+		return &Event{}
+	case TypeReady, TypeWatching:
+		return &Simple{}
 	}
 	return nil
 }
@@ -115,6 +148,7 @@ func typedFor(typ string) any {
 var sentByAgent = map[string]bool{
 	TypeHello: true, TypeStarted: true, TypeExit: true, TypeAttached: true,
 	TypeLost: true, TypeEnd: true, TypeError: true,
+	TypeEntry: true, TypeEntries: true, TypeReady: true, TypeWatching: true, TypeEvent: true,
 }
 
 func TestGoldenValid(t *testing.T) {
@@ -164,7 +198,7 @@ func TestGoldenValid(t *testing.T) {
 			if err != nil || !jsonEqual(t, back.Payload, v.Message) {
 				t.Fatalf("round trip: %v %s", err, back.Payload)
 			}
-			if typed := typedFor(f.Type); typed != nil {
+			if typed := typedFor(v.Name, f.Type); typed != nil {
 				if err := f.Decode(typed); err != nil {
 					t.Fatalf("decode into %T: %v", typed, err)
 				}
@@ -183,7 +217,7 @@ func TestGoldenValid(t *testing.T) {
 					}
 				} else {
 					// What the agent receives must decode to the same request again.
-					again := typedFor(f.Type)
+					again := typedFor(v.Name, f.Type)
 					if err := back.Decode(again); err != nil || !reflect.DeepEqual(again, typed) {
 						t.Fatalf("typed round trip %T: %v\n got %+v\nwant %+v", typed, err, again, typed)
 					}
@@ -362,5 +396,123 @@ func TestExitEncodesNulls(t *testing.T) {
 	}
 	if !bytes.Contains(enc, []byte(`"exitCode":null`)) || !bytes.Contains(enc, []byte(`"signal":null`)) {
 		t.Fatalf("exit must carry explicit nulls: %s", enc[HeaderLen:])
+	}
+}
+
+// TestFileMessages checks the file requests' defaults and what the agent sends for them.
+func TestFileMessages(t *testing.T) {
+	// Every file request and answer in the golden file has a struct here.
+	g := loadGolden(t)
+	seen := map[string]bool{}
+	for _, v := range g.Valid {
+		var m struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(v.Message, &m)
+		if typedFor(v.Name, m.Type) == nil && strings.HasPrefix(v.Name, "fs") {
+			t.Errorf("golden %s: no struct", v.Name)
+		}
+		seen[m.Type] = true
+	}
+	for _, typ := range []string{TypeFsStat, TypeFsList, TypeFsMkdir, TypeFsRemove, TypeFsMove, TypeFsSymlink,
+		TypeFsRead, TypeFsWrite, TypeFsWatch, TypeEntry, TypeEntries, TypeReady, TypeWatching, TypeEvent} {
+		if !seen[typ] {
+			t.Errorf("no golden frame for %q", typ)
+		}
+	}
+	// Absent fields decode to "not given" (null mode, length -1 is the agent's default).
+	msg := func(s string) Frame {
+		f, _, err := Parse(AppendFrame(nil, KindMsg, []byte(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	var w FsWrite
+	if err := msg(`{"type":"fs.write","path":"x","mode":null,"maxBytes":null,"extra":1}`).Decode(&w); err != nil ||
+		w.Mode != nil || w.MaxBytes != nil || w.Parents {
+		t.Fatalf("write defaults: %+v %v", w, err)
+	}
+	var r FsRead
+	if err := msg(`{"type":"fs.read","path":"x"}`).Decode(&r); err != nil || r.Length != nil || r.Offset != 0 {
+		t.Fatalf("read defaults: %+v %v", r, err)
+	}
+	for _, bad := range []string{
+		`{"type":"fs.mkdir","path":"x","mode":-1}`,
+		`{"type":"fs.mkdir","path":"x","mode":"755"}`,
+		`{"type":"fs.read","path":"x","length":1.5}`,
+		`{"type":"fs.list","path":["x"]}`,
+		`{"type":"fs.write","path":"x","maxBytes":"big"}`,
+	} {
+		f := msg(bad)
+		var v any
+		switch f.Type {
+		case TypeFsMkdir:
+			v = &FsMkdir{}
+		case TypeFsRead:
+			v = &FsRead{}
+		case TypeFsList:
+			v = &FsList{}
+		case TypeFsWrite:
+			v = &FsWrite{}
+		}
+		if err := f.Decode(v); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
+	// Answers: symlinkTarget only for links; list and read ends carry their field always.
+	enc, _ := EncodeMessage(EntryMsg{Type: TypeEntry, Entry: Entry{Name: "f", Type: "file"}})
+	if bytes.Contains(enc, []byte("symlinkTarget")) {
+		t.Fatalf("entry of a file: %s", enc)
+	}
+	enc, _ = EncodeMessage(ListEnd{Type: TypeEnd})
+	if !bytes.Contains(enc, []byte(`"truncated":false`)) {
+		t.Fatalf("list end: %s", enc)
+	}
+	enc, _ = EncodeMessage(ReadEnd{Type: TypeEnd})
+	if !bytes.Contains(enc, []byte(`"bytes":0`)) {
+		t.Fatalf("read end: %s", enc)
+	}
+	enc, _ = EncodeMessage(Event{Type: TypeEvent, Op: "remove", Path: "/x"})
+	if !bytes.Contains(enc, []byte(`"dir":false`)) {
+		t.Fatalf("event: %s", enc)
+	}
+	// The hello announces files and watch.
+	has := map[string]bool{}
+	for _, f := range Features {
+		has[f] = true
+	}
+	if !has["files"] || !has["watch"] || !has["exec"] {
+		t.Fatalf("features %v", Features)
+	}
+}
+
+func TestNextReuse(t *testing.T) {
+	var stream []byte
+	want := [][]byte{bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 3<<18), nil, bytes.Repeat([]byte{3}, MaxPayload), []byte("x")}
+	for _, p := range want {
+		stream = AppendFrame(stream, KindIn, p)
+	}
+	stream = AppendFrame(stream, KindMsg, []byte(`{"type":"ping"}`))
+	fr := NewReader(iotest.HalfReader(bytes.NewReader(stream)))
+	for i, w := range want {
+		f, err := fr.NextReuse()
+		if err != nil || f.Kind != KindIn || !bytes.Equal(f.Payload, w) {
+			t.Fatalf("frame %d: %v %d bytes", i, err, len(f.Payload))
+		}
+	}
+	if f, err := fr.NextReuse(); err != nil || f.Type != TypePing {
+		t.Fatalf("message: %v %q", err, f.Type)
+	}
+	if cap(fr.buf) > MaxPayload {
+		t.Fatalf("buffer grew to %d", cap(fr.buf))
+	}
+	if _, err := fr.NextReuse(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	// Over the limit is refused from the header, as with Next.
+	fr = NewReader(bytes.NewReader([]byte{2, 0, 0x10, 0, 1}))
+	if _, err := fr.NextReuse(); !errors.Is(err, ErrLength) {
+		t.Fatalf("oversized: %v", err)
 	}
 }

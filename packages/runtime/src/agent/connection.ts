@@ -350,6 +350,15 @@ function readHello(endpoint: AgentEndpoint, socket: net.Socket, decoder: FrameDe
 
 /** The agent's error message as a typed error. */
 export function agentError(endpoint: AgentEndpoint, message: AgentMessage & { type: 'error' }): AxoError {
+  // Our token was right when this endpoint was made: a refusal now means another start
+  // replaced the session (a new container, a new token) since.
+  if (message.code === 'AUTH_FAILED') {
+    return new AxoError(
+      'SESSION_ENDED',
+      `session ${endpoint.sessionId} was replaced by a newer start (its agent no longer knows this client's token)`,
+      { hint: 'Attach again (SessionSandbox.attach) to use the session that runs now.' },
+    );
+  }
   const code =
     message.code === 'NOT_FOUND'
       ? 'NOT_FOUND'

@@ -1,4 +1,5 @@
 // The default path: the session's agent forks the command inside the container.
+import { AxoError } from '@axo/podman-args/errors';
 import type { AgentClient } from '../agent/client';
 import { signalExitCode } from '../agent/protocol';
 import type { ExecExit, ExecProcess, SpawnSpec } from '../process';
@@ -29,14 +30,28 @@ export async function spawnViaAgent(client: AgentClient, spec: SpawnSpec): Promi
       ? undefined
       : setTimeout(() => void client.kill(proc.id).catch(() => proc.detach()), spec.timeoutMs + TIMEOUT_GRACE_MS);
   const exited = proc.exited.then(
-    (exit): ExecExit => {
+    async (exit): Promise<ExecExit> => {
       if (guard) clearTimeout(guard);
-      const killed = aborted || exit?.killed === true || exit?.timedOut === true;
+      const timedOut = exit?.timedOut === true;
+      // Killed, and not by us: is the session going away under it? Ask the agent.
+      if (!aborted && !timedOut && (exit?.killed || exit?.signal === 'TERM' || exit?.signal === 'KILL')) {
+        const alive = await client.ping(1000).then(
+          () => true,
+          () => false,
+        );
+        if (!alive) {
+          throw new AxoError(
+            'SESSION_ENDED',
+            `session ${client.endpoint.sessionId} ended while the command ran (its container was removed or stopped)`,
+            { hint: '`axo ls` lists the sessions that still run; `axo up` starts one again.' },
+          );
+        }
+      }
       return {
-        exitCode: killed ? null : (exit?.exitCode ?? signalExitCode(exit?.signal) ?? null),
+        exitCode: aborted || timedOut ? null : (exit?.exitCode ?? signalExitCode(exit?.signal) ?? null),
         signal: exit?.signal ?? null,
-        timedOut: exit?.timedOut === true,
-        aborted: aborted && exit?.timedOut !== true,
+        timedOut,
+        aborted: aborted && !timedOut,
       };
     },
     (error: unknown) => {

@@ -1,0 +1,153 @@
+// Every protection proven by trying to break it from inside a session, and the report
+// checked against what the host sees.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_CAPABILITIES, LABELS, parseProcStatus } from '@axo/podman-args';
+import { podman, podmanGate, removeContainersByLabel, TEST_IMAGE, tempDir, uniqueOwner } from '@axo/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AxoError, SessionSandbox } from '../../src/index';
+
+const gate = podmanGate();
+const owner = uniqueOwner('harden');
+const rootful = process.getuid?.() === 0;
+
+describe.skipIf(!gate.ok)('hardening, attacked from inside (real podman)', () => {
+  const dir = tempDir();
+  let sandbox: SessionSandbox;
+  beforeAll(async () => {
+    sandbox = await SessionSandbox.start({
+      sessionId: `${owner}-s`,
+      owner,
+      workdir: dir.path,
+      policy: { defaultImage: TEST_IMAGE, limits: { memory: '96m', cpus: 1, pids: 256 } },
+      provision: false,
+    });
+  });
+  afterAll(() => {
+    removeContainersByLabel(`${LABELS.owner}=${owner}`);
+    dir[Symbol.dispose]();
+  });
+  // Another user runs from / (the test's workdir is private to root).
+  const sh = (script: string, user?: string) => sandbox.exec(['sh', '-c', script], user ? { user, cwd: '/' } : {});
+
+  it('reports the capabilities in force, fewer than podman’s default, as the host sees them', () => {
+    const report = sandbox.report;
+    expect(report?.capabilities.effective).toEqual([...DEFAULT_CAPABILITIES]);
+    expect(report?.inForce.capEff).toBe('00000000000000fb');
+    expect(report?.noNewPrivileges).toBe(true);
+    expect(report?.inForce.seccomp).toBe('filter');
+    // podman's default, for comparison, on a plain container of the same image.
+    const name = `axo-plain-${owner}`;
+    podman(['run', '-d', '--name', name, '--label', `${LABELS.owner}=${owner}`, TEST_IMAGE, 'sleep', '60']);
+    const pid = podman(['inspect', '--format', '{{.State.Pid}}', name]).trim();
+    const plain = parseProcStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    expect(plain.effective.length).toBe(11);
+    expect(report?.capabilities.effective.length).toBeLessThan(plain.effective.length);
+    expect(report?.differences.filter((d) => d.startsWith('capability'))).toEqual([]);
+  });
+
+  it('refuses to mount a file system, even as root', async () => {
+    const r = await sh('mkdir -p /mnt/x && mount -t tmpfs none /mnt/x');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/permission denied|not permitted/i);
+  });
+
+  it('refuses raw sockets', async () => {
+    const r = await sh('ping -c 1 -W 1 127.0.0.1');
+    expect(r.exitCode).not.toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/permission denied|not permitted/i);
+  });
+
+  it('refuses writes under /proc/sys', async () => {
+    const r = await sh('echo 1 > /proc/sys/kernel/panic');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/read-only|permission denied/i);
+  });
+
+  it('gives a setuid binary no privilege (no-new-privileges)', async () => {
+    const made = await sh(
+      'mkdir -p /tmp/s && cp /bin/busybox /tmp/s/busybox && chmod 4755 /tmp/s/busybox && ls -l /tmp/s',
+    );
+    expect(made.stdout).toMatch(/-rwsr-xr-x .* busybox/);
+    expect((await sh('/tmp/s/busybox id -u', 'nobody')).stdout.trim()).toBe('65534');
+  });
+
+  it('keeps what a development container needs: chown, switching users, killing their processes', async () => {
+    const r = await sh(
+      'touch owned && chown nobody owned && stat -c %U owned && su -s /bin/sh nobody -c "sleep 60 &" && sleep 0.2 && killall sleep && echo killed',
+    );
+    expect(r.stdout).toBe('nobody\nkilled\n');
+  });
+
+  it.skipIf(!rootful)('OOM-kills a memory hog inside the session, which survives', async () => {
+    const hog = await sh('head -c 400000000 /dev/zero | tail > /dev/null');
+    expect(hog.exitCode).toBe(137);
+    expect((await sh('echo alive')).stdout).toBe('alive\n');
+  });
+
+  it.skipIf(!rootful)('holds the limits asked for, read from the container’s cgroup', () => {
+    expect(sandbox.report?.limits.applied).toBe(true);
+    expect(sandbox.report?.inForce.limits).toMatchObject({
+      source: 'cgroup',
+      memoryBytes: 96 * 1024 * 1024,
+      cpus: 1,
+      pids: 256,
+    });
+  });
+
+  it('with a read-only root, writes outside the workdir and the tmpfs mounts fail', async () => {
+    using other = tempDir();
+    const ro = await SessionSandbox.start({
+      sessionId: `${owner}-ro`,
+      owner,
+      workdir: other.path,
+      policy: { defaultImage: TEST_IMAGE, readOnlyRoot: true },
+      provision: false,
+    });
+    expect(ro.report?.readOnlyRoot).toEqual({ requested: true, inForce: true });
+    const r = await ro.exec([
+      'sh',
+      '-c',
+      'for p in /etc/x /usr/x /root/x /tmp/x /run/x /var/tmp/x ./x; do (echo > $p) 2>/dev/null && echo "ok $p" || echo "no $p"; done',
+    ]);
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual([
+      'no /etc/x',
+      'no /usr/x',
+      'no /root/x',
+      'ok /tmp/x',
+      'ok /run/x',
+      'ok /var/tmp/x',
+      'ok ./x',
+    ]);
+    expect(readFileSync(join(other.path, 'x'), 'utf8')).toBe('\n');
+    await ro.stop();
+  });
+
+  it('strict refuses an image downgrade before starting anything', async () => {
+    using other = tempDir();
+    const error = await SessionSandbox.start({
+      sessionId: `${owner}-strict`,
+      owner,
+      workdir: other.path,
+      image: 'docker.io/library/untrusted:1',
+      policy: { defaultImage: TEST_IMAGE, strict: true },
+      provision: false,
+    }).catch((e: unknown) => e);
+    expect(AxoError.isInstance(error) && error.code).toBe('START_FAILED');
+    expect(String(error)).toMatch(/strict: image "docker\.io\/library\/untrusted:1" was requested/);
+    expect(podman(['ps', '-aq', '--filter', `label=${LABELS.session}=${owner}-strict`]).trim()).toBe('');
+  });
+
+  it('refuses a capability name it does not know, before touching podman', async () => {
+    writeFileSync(join(dir.path, 'unused'), '');
+    const error = await SessionSandbox.start({
+      sessionId: `${owner}-badcap`,
+      owner,
+      workdir: dir.path,
+      policy: { defaultImage: TEST_IMAGE, capabilities: ['GODMODE'] },
+      provision: false,
+    }).catch((e: unknown) => e);
+    expect(AxoError.isInstance(error) && error.code).toBe('INVALID_INPUT');
+    expect(String(error)).toMatch(/policy\.capabilities\.0: unknown capability/);
+  });
+});
