@@ -31,7 +31,7 @@ function invalid(where: string, error: z.ZodError): InvalidInputError {
   const message = issue?.code === 'unrecognized_keys' ? 'is not a known setting' : (issue?.message ?? 'is invalid');
   return new InvalidInputError(key, `${where}: "${key}" ${message}`, {
     cause: error,
-    hint: 'Known settings: defaultImage, trustedImages, owner, policy.{allowPostCreate, allowUntrustedImage, network, requireResourceLimits, limits, capabilities, readOnlyRoot, strict}.',
+    hint: 'Known settings: defaultImage, trustedImages, owner, policy.{allowPostCreate, allowUntrustedImage, allowBuild, network, requireResourceLimits, limits, capabilities, readOnlyRoot, strict}.',
   });
 }
 
@@ -77,6 +77,7 @@ const envSchema = z.object({
   AXO_ALLOW_UNTRUSTED_IMAGE: bool.optional(),
   AXO_REQUIRE_LIMITS: bool.optional(),
   AXO_STRICT: bool.optional(),
+  AXO_ALLOW_BUILD: bool.optional(),
   AXO_READ_ONLY: bool.optional(),
 });
 
@@ -89,6 +90,7 @@ export interface FlagSettings {
   readonly requireLimits?: boolean;
   readonly strict?: boolean;
   readonly readOnlyRoot?: boolean;
+  readonly allowBuild?: boolean;
 }
 
 /** The effective settings: flags > AXO_* environment > config file > defaults. */
@@ -117,12 +119,14 @@ export async function loadSettings(flags: FlagSettings = {}, env: NodeJS.Process
     ...(e.AXO_ALLOW_UNTRUSTED_IMAGE !== undefined && { allowUntrustedImage: e.AXO_ALLOW_UNTRUSTED_IMAGE }),
     ...(e.AXO_REQUIRE_LIMITS !== undefined && { requireResourceLimits: e.AXO_REQUIRE_LIMITS }),
     ...(e.AXO_STRICT !== undefined && { strict: e.AXO_STRICT }),
+    ...(e.AXO_ALLOW_BUILD !== undefined && { allowBuild: e.AXO_ALLOW_BUILD }),
     ...(e.AXO_READ_ONLY !== undefined && { readOnlyRoot: e.AXO_READ_ONLY }),
     ...(flags.network !== undefined && { network: flags.network }),
     ...(flags.allowPostCreate !== undefined && { allowPostCreate: flags.allowPostCreate }),
     ...(flags.allowUntrustedImage !== undefined && { allowUntrustedImage: flags.allowUntrustedImage }),
     ...(flags.requireLimits !== undefined && { requireResourceLimits: flags.requireLimits }),
     ...(flags.strict !== undefined && { strict: flags.strict }),
+    ...(flags.allowBuild !== undefined && { allowBuild: flags.allowBuild }),
     ...(flags.readOnlyRoot !== undefined && { readOnlyRoot: flags.readOnlyRoot }),
   };
   return {

@@ -24,6 +24,9 @@ export const createSessionBody = z.strictObject({
   requireLimits: z.boolean().optional(),
   allowUntrustedImage: z.boolean().optional(),
   allowPostCreate: z.boolean().optional(),
+  allowBuild: z.boolean().optional(),
+  /** Recreate the session of this `id` when it exists (inputs and the image are checked first). */
+  replace: z.boolean().default(false),
 });
 
 export const execBody = z

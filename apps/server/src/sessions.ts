@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { DevcontainerRequest } from '@axo/devcontainer';
-import { readDevcontainer } from '@axo/devcontainer/fs';
+import type { IgnoredSetting } from '@axo/devcontainer';
+import { readSessionRequest, type SessionRequest } from '@axo/devcontainer/fs';
 import { TerminalRegistry } from '@axo/pty';
 import {
   AxoError,
@@ -29,6 +29,9 @@ export interface CreateSessionRequest {
   readonly requireLimits?: boolean;
   readonly allowUntrustedImage?: boolean;
   readonly allowPostCreate?: boolean;
+  readonly allowBuild?: boolean;
+  /** Recreate a session of this id that runs (checked inputs first). */
+  readonly replace?: boolean;
 }
 
 /** A live session: its sandbox, terminals and bookkeeping. */
@@ -40,7 +43,7 @@ export interface ManagedSession {
   lastUsedAt: Date;
   readonly report: HardeningReport | undefined;
   readonly recovered: boolean;
-  readonly devcontainer: { file: string | undefined; ignored: DevcontainerRequest['ignored'] } | undefined;
+  readonly devcontainer: { file: string | undefined; ignored: readonly IgnoredSetting[] } | undefined;
 }
 
 interface StoredRecord {
@@ -163,6 +166,7 @@ export class SessionManager {
     const p = this.config.policy;
     if (r.allowUntrustedImage && !p.allowUntrustedImage) deniedFlag('allowUntrustedImage');
     if (r.allowPostCreate && !p.allowPostCreate) deniedFlag('allowPostCreate');
+    if (r.allowBuild && !p.allowBuild) deniedFlag('allowBuild');
     if (r.network === 'bridge' && p.network === 'none') throw deny('this server gives sessions no network');
     if (r.requireLimits === false && p.requireResourceLimits) throw deny('this server requires resource limits');
     if (
@@ -186,6 +190,7 @@ export class SessionManager {
       ...p,
       allowUntrustedImage: Boolean(p.allowUntrustedImage && r.allowUntrustedImage),
       allowPostCreate: Boolean(p.allowPostCreate && r.allowPostCreate),
+      allowBuild: Boolean(p.allowBuild && r.allowBuild),
       network: r.network ?? p.network,
       requireResourceLimits: p.requireResourceLimits || Boolean(r.requireLimits),
     };
@@ -196,28 +201,46 @@ export class SessionManager {
     const policy = this.#narrowPolicy(r);
     const workdir = await this.#checkWorkdir(r.workdir);
     const id = r.id ?? `s-${randomBytes(5).toString('hex')}`;
-    if (this.#sessions.has(id) || this.#starting.has(id))
-      throw new ApiError(409, 'CONFLICT', `session ${id} already exists`);
-    if (this.#sessions.size + this.#starting.size >= this.config.maxSessions) {
+    if (this.#starting.has(id) || (this.#sessions.has(id) && !r.replace)) {
+      throw new ApiError(409, 'CONFLICT', `session ${id} already exists`, {
+        hint: this.#starting.has(id) ? 'It is starting now.' : 'Use it, delete it, or ask with "replace": true.',
+      });
+    }
+    const replacing = this.#sessions.get(id);
+    if (!replacing && this.#sessions.size + this.#starting.size >= this.config.maxSessions) {
       throw new ApiError(429, 'TOO_MANY_SESSIONS', `this server runs at most ${this.config.maxSessions} sessions`, {
         hint: 'Delete a session first.',
       });
     }
     this.#starting.add(id);
     try {
-      let request: DevcontainerRequest | undefined;
-      if (r.devcontainer) request = await readDevcontainer(workdir);
+      let request: SessionRequest | undefined;
+      if (r.devcontainer) request = await readSessionRequest(workdir);
+      // The runtime checks the image (and builds) before it removes the running container;
+      // its terminals go with it only once the new one is being made.
+      if (replacing) await replacing.terminals.killAll();
       const sandbox = await SessionSandbox.start({
         sessionId: id,
         owner: this.owner,
         workdir,
         image: r.image ?? request?.image,
-        ports: [...new Set([...r.ports, ...(request?.forwardPorts ?? [])])],
-        env: { ...request?.containerEnv },
-        postCreate: [...(r.postCreate ?? []), ...(request?.postCreateCommands.map((c) => c.command) ?? [])],
+        ...(request?.build && r.image === undefined && { build: request.build }),
+        ports: [...new Set([...r.ports, ...(request?.ports ?? [])])],
+        env: { ...request?.env },
+        postCreate: [...(r.postCreate ?? [])],
+        ...(request && { lifecycle: request.lifecycle }),
+        ...(request?.workspaceFolder !== undefined && { workspaceFolder: request.workspaceFolder }),
+        ...(request?.user !== undefined && { user: request.user }),
         policy,
         provision: this.config.provisionTools.length > 0 ? { tools: this.config.provisionTools } : false,
         logger: this.log,
+      }).catch((error: unknown) => {
+        // A failure after the old container was removed leaves no session of this id.
+        if (replacing && AxoError.isInstance(error) && /was removed to replace it/.test(error.message)) {
+          this.#sessions.delete(id);
+          void rm(this.#recordPath(id), { force: true });
+        }
+        throw error;
       });
       const now = new Date();
       const session: ManagedSession = {
@@ -228,7 +251,7 @@ export class SessionManager {
         lastUsedAt: now,
         report: sandbox.report,
         recovered: false,
-        devcontainer: request && { file: request.file, ignored: request.ignored },
+        devcontainer: request && { file: request.file, ignored: request.notApplied },
       };
       const record: StoredRecord = {
         createdAt: now.toISOString(),

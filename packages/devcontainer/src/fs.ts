@@ -6,7 +6,7 @@ import { InvalidInputError } from '@axo/podman-args';
 import { DevcontainerError } from './error';
 import { MAX_DEVCONTAINER_BYTES, tooLargeError } from './limits';
 import { findDevcontainer } from './parse';
-import type { BuildRequest, DevcontainerRequest } from './types';
+import type { BuildRequest, DevcontainerNote, DevcontainerRequest, IgnoredSetting, LifecycleCommand } from './types';
 
 /** True when `path` is `root` or below it; both must already be real paths. */
 function isInside(root: string, path: string): boolean {
@@ -139,5 +139,83 @@ export async function resolveBuildPaths(
   return {
     dockerfile: await resolveInside(root, request.configDir, 'build.dockerfile', request.dockerfile, 'file'),
     context: await resolveInside(root, request.configDir, 'build.context', request.context, 'directory'),
+  };
+}
+
+/** One lifecycle command in the shape @axo/runtime's `lifecycle` option takes. */
+export type SessionLifecycleCommand = { name?: string; command: string } | { name?: string; argv: string[] };
+
+/** What a repository's devcontainer.json asks of a session, ready for SessionSandbox.start. */
+export interface SessionRequest {
+  /** The devcontainer.json read, relative to the repository. */
+  readonly file: string | undefined;
+  readonly image?: string;
+  /** The build, with both paths resolved and checked to lie inside the repository. */
+  readonly build?: {
+    readonly dockerfile: string;
+    readonly context: string;
+    readonly args: Readonly<Record<string, string>>;
+    readonly target?: string;
+  };
+  readonly ports: readonly number[];
+  /** containerEnv, then remoteEnv on top (a null there unsets). */
+  readonly env: Readonly<Record<string, string>>;
+  /** remoteUser, else containerUser: the user commands, tasks and terminals run as. */
+  readonly user?: string;
+  readonly workspaceFolder?: string;
+  readonly lifecycle: Record<
+    'onCreate' | 'updateContent' | 'postCreate' | 'postStart' | 'postAttach',
+    SessionLifecycleCommand[]
+  >;
+  /** Acted on, but not exactly as written (with lines). */
+  readonly notes: readonly DevcontainerNote[];
+  /** Not acted on, with why and where (initializeCommand is here: never run). */
+  readonly notApplied: readonly IgnoredSetting[];
+}
+
+const lifecycleFor = (commands: readonly LifecycleCommand[]): SessionLifecycleCommand[] =>
+  commands.map((c) =>
+    c.argv !== undefined
+      ? { ...(c.name !== undefined && { name: c.name }), argv: [...c.argv] }
+      : { ...(c.name !== undefined && { name: c.name }), command: c.command },
+  );
+
+/**
+ * Reads repository `dir`'s devcontainer.json (if any) into what a session start takes:
+ * build paths resolved inside the repository (an escape is an InvalidInputError), both
+ * environments merged, the effective user, and every lifecycle stage.
+ */
+export async function readSessionRequest(dir: string): Promise<SessionRequest | undefined> {
+  const request = await readDevcontainer(dir);
+  if (!request) return undefined;
+  const build = request.build && {
+    ...(await resolveBuildPaths(dir, request.build)),
+    args: { ...request.build.args },
+    ...(request.build.target !== undefined && { target: request.build.target }),
+  };
+  const env: Record<string, string> = { ...request.containerEnv };
+  for (const [key, value] of Object.entries(request.remoteEnv)) {
+    if (value === null) delete env[key];
+    else env[key] = value;
+  }
+  const user = request.remoteUser ?? request.containerUser;
+  const l = request.lifecycle;
+  return {
+    file: request.file,
+    ...(request.image !== undefined && { image: request.image }),
+    ...(build && { build }),
+    ports: [...request.forwardPorts],
+    env,
+    ...(user !== undefined && { user }),
+    ...(request.workspaceFolder !== undefined && { workspaceFolder: request.workspaceFolder }),
+    lifecycle: {
+      onCreate: lifecycleFor(l.onCreate),
+      updateContent: lifecycleFor(l.updateContent),
+      postCreate: lifecycleFor(l.postCreate),
+      postStart: lifecycleFor(l.postStart),
+      postAttach: lifecycleFor(l.postAttach),
+    },
+    notes: request.notes,
+    notApplied: request.ignored,
   };
 }

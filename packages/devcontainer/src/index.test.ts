@@ -10,5 +10,9 @@ it('exposes exactly the reviewed public surface', async () => {
     'findDevcontainer',
     'parseDevcontainer',
   ]);
-  expect(Object.keys(await import('./fs')).sort()).toEqual(['readDevcontainer', 'resolveBuildPaths']);
+  expect(Object.keys(await import('./fs')).sort()).toEqual([
+    'readDevcontainer',
+    'readSessionRequest',
+    'resolveBuildPaths',
+  ]);
 });

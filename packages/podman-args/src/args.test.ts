@@ -126,6 +126,17 @@ describe('buildRunArgs', () => {
     expect(args.join(' ')).not.toMatch(/[0-9a-f]{64}/);
   });
 
+  it('mounts the workdir at a workspace folder too, and works there', () => {
+    const args = buildRunArgs({ ...base, workspaceFolder: '/workspaces/app' });
+    expect(hasPair(args, '--mount', 'type=bind,source=/w,destination=/w')).toBe(true);
+    expect(hasPair(args, '--mount', 'type=bind,source=/w,destination=/workspaces/app')).toBe(true);
+    expect(hasPair(args, '--workdir', '/workspaces/app')).toBe(true);
+    expect(hasPair(args, '--label', `${LABELS.cwd}=/workspaces/app`)).toBe(true);
+    for (const bad of ['/.axo/run', '/proc/x', '/', 'rel', '/a/../b']) {
+      expect(() => buildRunArgs({ ...base, workspaceFolder: bad }), bad).toThrow(InvalidInputError);
+    }
+  });
+
   it('refuses agent paths that are relative or carry newlines', () => {
     expect(() => buildRunArgs({ ...base, agent: { binary: 'agent', runDir: '/run/axo/x' } })).toThrow(
       InvalidInputError,

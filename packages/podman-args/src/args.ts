@@ -36,6 +36,7 @@ function bindMount(source: string, destination: string, readOnly = false): strin
  */
 export function buildRunArgs(spec: RunSpecInput): string[] {
   const s = parseInput(runSpecSchema, spec, 'run spec');
+  const cwd = s.workspaceFolder ?? s.workdir;
   const args = [
     'run',
     '--detach',
@@ -52,9 +53,10 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
     '--mount',
     bindMount(s.workdir, s.workdir),
     '--workdir',
-    s.workdir,
+    cwd,
     '--security-opt=no-new-privileges',
   ];
+  if (cwd !== s.workdir) args.push('--mount', bindMount(s.workdir, cwd), '--label', `${LABELS.cwd}=${cwd}`);
   if (s.agent) {
     // The agent must be root to switch to the session's user; commands get that user.
     args.push(
@@ -104,7 +106,7 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
       '--owner',
       s.owner,
       '--workdir',
-      s.workdir,
+      cwd,
     );
     if (s.agent.user !== undefined) args.push('--user', s.agent.user);
   } else {

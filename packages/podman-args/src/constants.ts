@@ -12,6 +12,8 @@ export const LABELS = Object.freeze({
   owner: 'io.axo.owner',
   /** The session's host run dir (agent socket and token), when it runs the agent. */
   agent: 'io.axo.agent',
+  /** The default working directory inside the container, when it is not the workdir's own path. */
+  cwd: 'io.axo.cwd',
 } as const);
 
 /** Where a session container sees the agent: the contract between the run argv and the agent. */

@@ -50,5 +50,6 @@ it('exposes exactly the reviewed public surface', async () => {
     'shellJoin',
     'userSchema',
     'workdirSchema',
+    'workspaceFolderSchema',
   ]);
 });

@@ -55,6 +55,7 @@ export {
   sessionIdSchema,
   userSchema,
   workdirSchema,
+  workspaceFolderSchema,
 } from './schemas';
 export { shellJoin } from './shell';
 export type { PodmanFailureKind } from './stderr';

@@ -29,6 +29,8 @@ export interface ManagedContainer {
   readonly sessionId: string;
   readonly owner: string;
   readonly workdir: string;
+  /** The default working directory inside the container (the workdir's path unless a workspace folder was set). */
+  readonly cwd: string;
   /** The host run dir of the session's agent; undefined for a container without one. */
   readonly agentRunDir: string | undefined;
   /** podman's state: `running`, `exited`, `created`, … */
@@ -67,6 +69,7 @@ export function parseManagedContainers(stdout: string): ManagedContainer[] {
       sessionId: sessionId as string,
       owner: labels[LABELS.owner] ?? '',
       workdir: labels[LABELS.workdir] ?? '',
+      cwd: labels[LABELS.cwd] || labels[LABELS.workdir] || '',
       agentRunDir: labels[LABELS.agent] || undefined,
       state: entry.State,
       image: entry.Image,

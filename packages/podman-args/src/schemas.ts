@@ -46,6 +46,16 @@ export const workdirSchema = z
     'working directory must be an absolute, normalised path (no ".", "..", "//" or trailing "/"); resolve it first',
   );
 
+/**
+ * Where a repository wants its workspace inside the container (devcontainer.json's
+ * `workspaceFolder`): the workdir is mounted there too. Never over axo's own paths or the
+ * kernel's file systems.
+ */
+export const workspaceFolderSchema = workdirSchema.refine(
+  (p) => !/^\/(\.axo|proc|sys|dev)(\/|$)/.test(p),
+  'workspace folder must not be under /.axo, /proc, /sys or /dev',
+);
+
 /** An image reference (`name[:tag][@digest]`), never an option. */
 export const imageRefSchema = z
   .string()
@@ -92,8 +102,10 @@ export const resourceLimitsSchema = z.strictObject({
 
 /** What a session may do. Defaults are the secure choice. */
 export const sandboxPolicySchema = z.strictObject({
-  /** Run the repository's post-create commands. @default false */
+  /** Run the repository's lifecycle commands (onCreate … postAttach). @default false */
   allowPostCreate: z.boolean().default(false),
+  /** Build the repository's image from its Dockerfile (with the session's confinement). @default false */
+  allowBuild: z.boolean().default(false),
   /** Use images other than `defaultImage` and `trustedImages`. @default false */
   allowUntrustedImage: z.boolean().default(false),
   /** `bridge` (with loopback-published ports) or `none` (no network, no ports). @default 'bridge' */
@@ -161,6 +173,8 @@ export const runSpecSchema = z.strictObject({
   env: envSchema.default({}),
   /** Run the agent as init; without it, `--init` and `sleep infinity` (the fallback). */
   agent: agentSpecSchema.optional(),
+  /** Also mount the workdir here, and make it the default working directory. */
+  workspaceFolder: workspaceFolderSchema.optional(),
   /** Capabilities kept after `--cap-drop=ALL`. @default DEFAULT_CAPABILITIES */
   capabilities: z.array(capabilitySchema).default(() => [...DEFAULT_CAPABILITIES]),
   /** Read-only root file system (podman's tmpfs on /tmp, /var/tmp, /run, /dev/shm). @default false */

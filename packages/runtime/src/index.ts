@@ -7,11 +7,16 @@ export type { AgentStatus } from './agent/endpoint';
 export { endpointFor, endpointForSync } from './agent/endpoint';
 export { agentRunRoot, sessionRunDir } from './agent/paths';
 export type { AgentSignal, ProcInfo } from './agent/protocol';
+export type { BuildReport, BuildRequest } from './build';
+export { buildRequestSchema } from './build';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
 export { INSTALL_HINT, PodmanError } from './errors';
 export type { ExecOptions, ExecResult, SpawnOptions } from './exec';
 export { execOptionsSchema, spawnOptionsSchema } from './exec';
+export type { InForce } from './in-force';
+export type { LifecycleCommand, LifecycleCommands, LifecycleOutcome, LifecycleStage } from './lifecycle';
+export { LIFECYCLE_STAGES, lifecycleSchema } from './lifecycle';
 export type { SandboxLogger } from './logger';
 export { silentLogger } from './logger';
 export type {
@@ -24,7 +29,7 @@ export type {
   PodmanSpawnOptions,
 } from './podman';
 export { createPodman } from './podman';
-export type { ExecExit, ExecProcess } from './process';
+export type { ExecExit, ExecProcess, OutputSink } from './process';
 export type { PackageManager, ProvisionReport } from './provision';
 export { DEFAULT_DEV_TOOLS } from './provision';
 export type { ReapResult } from './reap';

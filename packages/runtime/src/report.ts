@@ -1,6 +1,8 @@
 import type { Network, ResourceLimits } from '@axo/podman-args';
 import type { AgentStatus } from './agent/endpoint';
+import type { BuildReport } from './build';
 import type { InForce } from './in-force';
+import type { LifecycleOutcome } from './lifecycle';
 import type { ProvisionReport } from './provision';
 
 /** One post-create command and how it went. */
@@ -49,8 +51,13 @@ export interface HardeningReport {
   readonly differences: readonly string[];
   /** Whether commands run through the session's agent, and if not, why (`podman exec` then). */
   readonly agent: AgentStatus;
+  /** The post-create stage alone (kept for older readers; see `lifecycle`). */
   readonly postCreate: readonly PostCreateOutcome[];
+  /** Every lifecycle command of this start (onCreate … postAttach) and how it went. */
+  readonly lifecycle: readonly LifecycleOutcome[];
   readonly provisioning: ProvisionReport;
+  /** The image build the repository asked for, when it was done. */
+  readonly build?: BuildReport;
   /** Every warning raised while starting, in order. */
   readonly warnings: readonly string[];
   readonly durationMs: number;

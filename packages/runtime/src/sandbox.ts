@@ -21,6 +21,7 @@ import {
   sessionIdSchema,
   userSchema,
   workdirSchema,
+  workspaceFolderSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { AgentClient } from './agent/client';
@@ -28,6 +29,7 @@ import { type AgentStatus, endpointFor, isOurRunDir, waitForAgent } from './agen
 import { prepareRunDir, removeRunDir } from './agent/paths';
 import { spawnViaAgent } from './backends/agent';
 import { spawnViaPodman } from './backends/podman-exec';
+import { type BuildReport, buildRequestSchema, buildSessionImage } from './build';
 import {
   collect,
   type ExecOptions,
@@ -40,6 +42,7 @@ import {
 import { assessHardening } from './hardening';
 import { readInForce } from './in-force';
 import { withKeyedLock } from './keyed-lock';
+import { type LifecycleOutcome, lifecycleSchema, runLifecycle } from './lifecycle';
 import { type SandboxLogger, silentLogger } from './logger';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 import type { ExecProcess, SpawnSpec } from './process';
@@ -82,8 +85,23 @@ export const startOptionsSchema = z.strictObject({
   env: envSchema.default({}),
   /** The user commands, tasks and terminals run as. @default the image's USER, else root */
   user: userSchema.optional(),
-  /** The repository's post-create commands; run only when the policy allows. @default [] */
+  /** The repository's post-create commands (shell lines); run only when the policy allows. @default [] */
   postCreate: z.array(z.string()).default([]),
+  /**
+   * The repository's lifecycle commands per stage (devcontainer.json's onCreateCommand …
+   * postAttachCommand), run at their moments when the policy allows. @default {}
+   */
+  lifecycle: lifecycleSchema.default({
+    onCreate: [],
+    updateContent: [],
+    postCreate: [],
+    postStart: [],
+    postAttach: [],
+  }),
+  /** The repository's image build (devcontainer.json `build`); done only when the policy allows builds. */
+  build: buildRequestSchema.optional(),
+  /** Where the repository wants its workspace inside the container; also the default cwd. */
+  workspaceFolder: workspaceFolderSchema.optional(),
   /** The sandbox policy (secure defaults). */
   policy: sandboxPolicySchema.default(() => sandboxPolicySchema.parse({})),
   /** Dev tools to ensure, or `false` to skip provisioning. @default { tools: DEFAULT_DEV_TOOLS } */
@@ -107,7 +125,7 @@ export const startOptionsSchema = z.strictObject({
   reattach: z.boolean().default(false),
   /** Limit for each `podman run`. @default 300000 (a first start may pull an image) */
   startTimeoutMs: z.number().int().positive().default(300_000),
-  /** Limit for each post-create command. @default 600000 */
+  /** Limit for each lifecycle (post-create …) command. @default 600000 */
   postCreateTimeoutMs: z.number().int().positive().default(600_000),
   logger: loggerSchema.default(silentLogger),
   /** The podman binary or seam. @default 'podman' on PATH */
@@ -160,19 +178,22 @@ export class SessionSandbox {
   readonly container: string;
   /** Owner id the container is labelled with. */
   readonly owner: string;
-  /** Host working directory (also the path inside the container). */
+  /** Host working directory (also mounted at the same path inside the container). */
   readonly root: string;
+  /** Where commands run by default inside the container: the workspace folder, else `root`. */
+  readonly cwd: string;
   readonly #podman: Podman;
   #backend: Backend;
   #runDir: string | undefined;
   #stopped: Promise<void> | undefined;
   #report: HardeningReport | undefined;
 
-  private constructor(podman: Podman, c: { sessionId: string; owner: string; root: string }) {
+  private constructor(podman: Podman, c: { sessionId: string; owner: string; root: string; cwd?: string }) {
     this.#podman = podman;
     this.sessionId = c.sessionId;
     this.owner = c.owner;
     this.root = c.root;
+    this.cwd = c.cwd || c.root;
     this.container = containerName(c.sessionId);
     this.#backend = this.#podmanBackend('not connected yet');
   }
@@ -186,7 +207,7 @@ export class SessionSandbox {
       via: 'agent',
       client,
       version,
-      tasks: new AgentTaskRegistry(client, { cwd: this.root }),
+      tasks: new AgentTaskRegistry(client, { cwd: this.cwd }),
     };
     this.#runDir = runDir;
   }
@@ -244,20 +265,42 @@ export class SessionSandbox {
     // Locked before anything asynchronous, so concurrent starts run in call order.
     return withKeyedLock(`${podman.binary}\0${name}`, async () => {
       const workdir = await resolveWorkdir(o.workdir);
-      const image = resolveImage(o.image, o.policy);
       const started = performance.now();
-      const sandbox = new SessionSandbox(podman, { sessionId: o.sessionId, owner: o.owner, root: workdir });
+      // A build is an input, like the image: done (or refused) before anything running is touched.
+      const built = await buildIfAllowed(podman, o, workdir);
+      const image = built.report
+        ? resolveImage(built.report.image, {
+            ...o.policy,
+            trustedImages: [...o.policy.trustedImages, built.report.image],
+          })
+        : resolveImage(o.image, o.policy);
+      const sandbox = new SessionSandbox(podman, {
+        sessionId: o.sessionId,
+        owner: o.owner,
+        root: workdir,
+        cwd: o.workspaceFolder,
+      });
       const existing = await findAnyOwner(podman, o.sessionId);
       if (existing && existing.owner !== o.owner) {
         throw new AxoError('START_FAILED', `session ${o.sessionId} belongs to another owner (${existing.owner})`, {
           hint: 'Use another session id; axo never touches sessions of other owners.',
         });
       }
+      // Once an earlier container was removed, a failure must say so: the user's old
+      // session is gone, not merely "not replaced".
+      const replaced = { done: false };
       const report =
         o.reattach && existing?.state === 'running'
           ? await SessionSandbox.#reattachTo(sandbox, existing, image, o)
-          : await SessionSandbox.#createIn(sandbox, podman, image, o, existing);
-      sandbox.#report = { ...report, durationMs: Math.round(performance.now() - started) };
+          : await SessionSandbox.#createIn(sandbox, podman, image, o, existing, replaced).catch((error: unknown) => {
+              throw replaced.done ? explainReplaced(error, o.sessionId) : error;
+            });
+      sandbox.#report = {
+        ...report,
+        ...(built.report && { build: built.report }),
+        ...(built.refused && { warnings: [built.refused, ...report.warnings] }),
+        durationMs: Math.round(performance.now() - started),
+      };
       return sandbox;
     });
   }
@@ -276,13 +319,18 @@ export class SessionSandbox {
         },
       );
     }
-    const sandbox = new SessionSandbox(podman, { sessionId: found.sessionId, owner: found.owner, root: found.workdir });
+    const sandbox = new SessionSandbox(podman, {
+      sessionId: found.sessionId,
+      owner: found.owner,
+      root: found.workdir,
+      cwd: found.cwd,
+    });
     await sandbox.#connectAgent(found.agentRunDir);
     return sandbox;
   }
 
   #spec(argv: readonly string[], o: z.output<typeof spawnOptionsSchema>, stdin: boolean): SpawnSpec {
-    return toSpawnSpec(argv, o, stdin, { cwd: this.root, user: undefined });
+    return toSpawnSpec(argv, o, stdin, { cwd: this.cwd, user: undefined });
   }
 
   #spawn(spec: SpawnSpec): Promise<ExecProcess> {
@@ -313,7 +361,7 @@ export class SessionSandbox {
   spawnBackground(command: string, options: SpawnTaskOptions = {}): Promise<string> {
     validTaskCommand(command);
     const o = parseInput(spawnTaskOptionsSchema, options, 'task options');
-    return this.#backend.tasks.spawn(command, { cwd: this.root, ...o });
+    return this.#backend.tasks.spawn(command, { cwd: this.cwd, ...o });
   }
 
   /** A snapshot of one task, or undefined. */
@@ -354,7 +402,7 @@ export class SessionSandbox {
         }),
       );
     }
-    return AgentTerminal.spawn(b.client, { cwd: this.root }, options);
+    return AgentTerminal.spawn(b.client, { cwd: this.cwd }, options);
   }
 
   /** Removes the container (in well under a second). Calling it again is a no-op. */
@@ -390,6 +438,16 @@ export class SessionSandbox {
     const inForce = await readInForce(sandbox.#podman, sandbox.container);
     const hardening = assessHardening(inForce, { policy: o.policy, portsDropped: [] });
     const provisioning = await provisionIn(sandbox, o);
+    const warnings = provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [];
+    if (image.requested !== undefined && image.image !== existing.image) {
+      warnings.push(
+        `the running session uses ${existing.image}, not ${image.image}: it was reused as it is (replace it to change the image)`,
+      );
+    }
+    const lifecycle = await runLifecycleIn(sandbox, o, ['postAttach'], (m) => {
+      warnings.push(m);
+      o.logger.warn(m);
+    });
     return {
       ...commonReport(sandbox, o.policy),
       ...hardening,
@@ -398,8 +456,9 @@ export class SessionSandbox {
       image: { requested: image.requested, used: existing.image },
       ports: { requested: o.ports, published: inForce.ports, dropped: [] },
       postCreate: [],
+      lifecycle,
       provisioning,
-      warnings: provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [],
+      warnings,
     };
   }
 
@@ -410,6 +469,7 @@ export class SessionSandbox {
     image: ResolvedImage,
     o: StartInput,
     existing: ManagedContainer | undefined,
+    replaced: { done: boolean },
   ): Promise<ReportBody> {
     const { policy } = o;
     const warnings: string[] = [];
@@ -431,6 +491,7 @@ export class SessionSandbox {
     if (existing) {
       const removed = await podman.run(buildRmArgs([existing.name]), { timeoutMs: 30_000 });
       assertOk(removed, 'PODMAN_FAILED', `cannot remove the earlier container of session ${o.sessionId}`);
+      replaced.done = true;
     }
     const spec = {
       sessionId: o.sessionId,
@@ -442,6 +503,7 @@ export class SessionSandbox {
       env: o.env,
       capabilities: policy.capabilities,
       readOnlyRoot: policy.readOnlyRoot,
+      ...(o.workspaceFolder !== undefined && { workspaceFolder: o.workspaceFolder }),
       // Where cgroups cannot hold the pids limit (rootless on cgroup v1), an nproc rlimit
       // stands in as the fork-bomb brake; the report shows which one is in force.
       ...(policy.limits !== false && !cgroupLimitsPossible() && { nproc: policy.limits.pids }),
@@ -544,27 +606,7 @@ export class SessionSandbox {
     const provisioning = await provisionIn(sandbox, o);
     if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
 
-    const postCreate: PostCreateOutcome[] = [];
-    if (o.postCreate.length > 0 && !policy.allowPostCreate) {
-      warn(
-        `skipped ${o.postCreate.length} post-create command(s) from the repository: they are not run ` +
-          'automatically. Set allowPostCreate in the policy to run them.',
-      );
-      for (const command of o.postCreate) postCreate.push({ command, status: 'skipped', exitCode: null });
-    } else {
-      for (const command of o.postCreate) {
-        o.logger.info(`running post-create command: ${command}`);
-        const r = await sandbox.exec(['sh', '-c', command], { timeoutMs: o.postCreateTimeoutMs });
-        const status = r.timedOut ? 'timed-out' : r.exitCode === 0 ? 'ok' : 'failed';
-        postCreate.push({ command, status, exitCode: r.exitCode });
-        if (status !== 'ok') {
-          const said = r.stderr.trim() ? `: ${r.stderr.trim().slice(-500)}` : '';
-          warn(
-            `post-create command ${status === 'timed-out' ? 'timed out' : `failed (exit ${r.exitCode})`}: ${command}${said}`,
-          );
-        }
-      }
-    }
+    const lifecycle = await runLifecycleIn(sandbox, o, LIFECYCLE_ON_CREATE, warn);
 
     return {
       ...commonReport(sandbox, policy),
@@ -577,7 +619,8 @@ export class SessionSandbox {
         published: inForce.ports,
         dropped: portsDropped,
       },
-      postCreate,
+      postCreate: postCreateOf(lifecycle),
+      lifecycle,
       provisioning,
       warnings,
     };
@@ -614,6 +657,72 @@ function provisionIn(sandbox: SessionSandbox, o: StartInput): Promise<ProvisionR
  */
 function cgroupLimitsPossible(): boolean {
   return process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers');
+}
+
+/** Builds the repository's image when asked and allowed; says why not otherwise. */
+async function buildIfAllowed(
+  podman: Podman,
+  o: StartInput,
+  workdir: string,
+): Promise<{ report?: BuildReport; refused?: string }> {
+  if (!o.build) return {};
+  if (!o.policy.allowBuild) {
+    const refused =
+      `the repository asks to build its image (${o.build.dockerfile}); builds are not allowed, so it runs on ` +
+      `${o.image ?? o.policy.defaultImage} instead. Set allowBuild in the policy (axo up --allow-build) to build it.`;
+    if (o.policy.strict) throw new AxoError('START_FAILED', `strict: ${refused}`);
+    o.logger.warn(refused);
+    return { refused };
+  }
+  o.logger.info(`building the session image from ${o.build.dockerfile}`);
+  return {
+    report: await buildSessionImage(podman, {
+      sessionId: o.sessionId,
+      workdir,
+      request: o.build,
+      policy: o.policy,
+      timeoutMs: o.startTimeoutMs,
+    }),
+  };
+}
+
+/** An error after an earlier container was removed to replace it: say that it is gone. */
+function explainReplaced(error: unknown, sessionId: string): unknown {
+  if (!AxoError.isInstance(error)) return error;
+  return new AxoError(
+    error.code,
+    `${error.message} — the earlier container of session ${sessionId} was removed to replace it`,
+    {
+      cause: error,
+      hint: error.hint ?? 'Start the session again once the cause is fixed.',
+    },
+  );
+}
+
+const LIFECYCLE_ON_CREATE = ['onCreate', 'updateContent', 'postCreate', 'postStart', 'postAttach'] as const;
+
+/** Runs the repository's lifecycle commands of `stages`, under the policy's gate. */
+function runLifecycleIn(
+  sandbox: SessionSandbox,
+  o: StartInput,
+  stages: readonly (typeof LIFECYCLE_ON_CREATE)[number][],
+  warn: (message: string) => void,
+): Promise<LifecycleOutcome[]> {
+  const commands = { ...o.lifecycle, postCreate: [...o.postCreate, ...o.lifecycle.postCreate] };
+  return runLifecycle(stages, commands, {
+    allowed: o.policy.allowPostCreate,
+    exec: (argv, options) => sandbox.exec(argv, { ...options, encoding: 'utf8' }),
+    timeoutMs: o.postCreateTimeoutMs,
+    warn,
+    info: (m) => o.logger.info(m),
+  });
+}
+
+/** The post-create stage in the report's older shape. */
+function postCreateOf(lifecycle: readonly LifecycleOutcome[]): PostCreateOutcome[] {
+  return lifecycle
+    .filter((l) => l.stage === 'postCreate')
+    .map((l) => ({ command: l.command, status: l.status === 'not-run' ? 'skipped' : l.status, exitCode: l.exitCode }));
 }
 
 function disabledProvisioning(detail: string): ProvisionReport {

@@ -1,4 +1,4 @@
-import { readDevcontainer } from '@axo/devcontainer/fs';
+import { readSessionRequest } from '@axo/devcontainer/fs';
 import { type HardeningReport, SessionSandbox } from '@axo/runtime';
 import { loadSettings } from '../config';
 import { realDirectory, sessionIdFor } from '../session';
@@ -14,28 +14,34 @@ export interface UpOptions {
   readonly requireLimits?: boolean;
   readonly strict?: boolean;
   readonly readOnly?: boolean;
-  readonly reattach?: boolean;
+  readonly allowBuild?: boolean;
+  readonly replace?: boolean;
   readonly provision: boolean;
   readonly agent: boolean;
   readonly user?: string;
   readonly json?: boolean;
 }
 
-/** `axo up [dir]`: starts (or reattaches to) the session of a directory. */
+/**
+ * `axo up [dir]`: starts the session of a directory, or reuses it when it runs (as
+ * `devcontainer up` does); `--replace` recreates it. Warnings go to stderr, loudly.
+ */
 export async function up(dirArg: string | undefined, o: UpOptions): Promise<number> {
   const dir = await realDirectory(dirArg ?? process.cwd());
-  const request = await readDevcontainer(dir);
+  const request = await readSessionRequest(dir);
   const settings = await loadSettings({
     image: o.image,
     network: o.network,
     allowPostCreate: o.allowPostCreate,
     allowUntrustedImage: o.allowUntrustedImage,
+    allowBuild: o.allowBuild,
     requireLimits: o.requireLimits,
     strict: o.strict,
     readOnlyRoot: o.readOnly,
   });
   const sessionId = o.id ?? sessionIdFor(dir);
   const progress = spinner(`starting session ${sessionId}`);
+  const user = o.user ?? request?.user;
   let sandbox: SessionSandbox;
   try {
     sandbox = await SessionSandbox.start({
@@ -43,36 +49,42 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
       owner: settings.owner,
       workdir: dir,
       image: settings.requestedImage ?? request?.image,
-      ports: [...new Set([...o.port, ...(request?.forwardPorts ?? [])])],
-      env: { ...request?.containerEnv },
-      postCreate: request?.postCreateCommands.map((c) => c.command) ?? [],
+      // An image named on the command line wins over the repository's build.
+      ...(request?.build && settings.requestedImage === undefined && { build: request.build }),
+      ports: [...new Set([...o.port, ...(request?.ports ?? [])])],
+      env: { ...request?.env },
+      ...(request && { lifecycle: request.lifecycle }),
+      ...(request?.workspaceFolder !== undefined && { workspaceFolder: request.workspaceFolder }),
       policy: settings.policy,
-      reattach: o.reattach ?? false,
+      reattach: !o.replace,
       provision: o.provision ? undefined : false,
       agent: o.agent,
-      ...(o.user !== undefined && { user: o.user }),
+      ...(user !== undefined && { user }),
       logger: { info: (m) => progress.update(m), warn: () => {} },
     });
   } finally {
     progress.stop();
   }
   const report = sandbox.report as HardeningReport;
-  const notApplied = [
-    ...(request?.ignored ?? []).map((i) => ({ key: i.key, reason: i.reason, line: i.line })),
-    ...(request?.remoteUser
-      ? [{ key: 'remoteUser', reason: 'commands run as the image user (use --user on exec)' }]
-      : []),
-    ...(request?.workspaceFolder && request.workspaceFolder !== dir
-      ? [{ key: 'workspaceFolder', reason: `axo mounts the workdir at its host path (${dir})` }]
-      : []),
-  ];
+  // A downgrade or a skipped command must not pass quietly, even with --json on stdout.
+  for (const w of report.warnings) process.stderr.write(`${color.yellow('warning:')} ${w}\n`);
+  const notApplied = request?.notApplied ?? [];
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ sessionId, container: sandbox.container, report, devcontainer: request ? { file: request.file, notApplied } : null }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          sessionId,
+          container: sandbox.container,
+          report,
+          devcontainer: request ? { file: request.file, notApplied, notes: request.notes } : null,
+        },
+        null,
+        2,
+      )}\n`,
     );
     return 0;
   }
-  process.stdout.write(describeReport(report, request?.file, notApplied));
+  process.stdout.write(describeReport(report, request?.file, notApplied, request?.notes ?? []));
   return 0;
 }
 
@@ -84,6 +96,7 @@ export function describeReport(
   r: HardeningReport,
   devcontainerFile: string | undefined,
   notApplied: readonly { key: string; reason: string; line?: number }[],
+  notes: readonly { key: string; message: string; line: number }[] = [],
 ): string {
   const lines: string[] = [];
   const verb = r.reattached ? 'reattached to' : 'started';
@@ -139,19 +152,26 @@ export function describeReport(
     disabled: `not checked (${p.detail ?? 'off'})`,
   };
   row('dev tools', tools[p.status]);
-  const skipped = r.postCreate.filter((c) => c.status === 'skipped');
+  if (r.build)
+    row('build', `built ${r.build.image} in ${(r.build.durationMs / 1000).toFixed(1)} s (network ${r.build.network})`);
+  for (const n of r.build?.notApplied ?? []) row('', warn(`not applied to the build: ${n}`));
+  const skipped = r.lifecycle.filter((c) => c.status === 'skipped');
   if (skipped.length > 0) {
     row(
-      'post-create',
+      'lifecycle',
       warn(`skipped ${skipped.length} command(s) from ${devcontainerFile}: not allowed (use --allow-post-create)`),
     );
   }
-  for (const c of r.postCreate.filter((c) => c.status !== 'skipped')) {
+  for (const c of r.lifecycle.filter((c) => c.status !== 'skipped')) {
+    const text = `${c.stage}: ${c.command}`;
     row(
-      'post-create',
-      c.status === 'ok' ? `ran: ${c.command}` : warn(`${c.status} (exit ${c.exitCode}): ${c.command}`),
+      'lifecycle',
+      c.status === 'ok'
+        ? `ran ${text}`
+        : warn(`${c.status}${c.exitCode !== null ? ` (exit ${c.exitCode})` : ''} ${text}`),
     );
   }
+  for (const n of notes) row('note', `${devcontainerFile}:${n.line} ${n.key}: ${n.message}`);
   for (const n of notApplied) {
     row('not applied', warn(`${devcontainerFile}${n.line ? `:${n.line}` : ''} ${n.key}: ${n.reason}`));
   }

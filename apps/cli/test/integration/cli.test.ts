@@ -100,7 +100,7 @@ describe.skipIf(!gate.ok)('axo CLI (built binary, real podman)', () => {
         /image +localhost\/axo-test:busybox \(asked for docker\.io\/library\/untrusted:1: refused, not trusted\)/,
       );
       expect(up.stdout).toMatch(
-        /post-create skipped 1 command\(s\) from \.devcontainer\/devcontainer\.json: not allowed \(use --allow-post-create\)/,
+        /lifecycle +skipped 1 command\(s\) from \.devcontainer\/devcontainer\.json: not allowed \(use --allow-post-create\)/,
       );
       expect(up.stdout).toMatch(/not applied .devcontainer\/devcontainer.json:5 forwardPorts: "db:5432"/);
       expect(() => readFileSync(join(dir.path, 'post-create.txt'))).toThrow();

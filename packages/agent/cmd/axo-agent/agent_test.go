@@ -122,8 +122,12 @@ func startAgent(dir string, flags ...string) (*agent, error) {
 			return nil, fmt.Errorf("agent exited: %s", a.log())
 		default:
 		}
+		// The socket file appears at bind, a moment before listen: wait until it accepts.
 		if st, err := os.Lstat(a.sock); err == nil && st.Mode()&os.ModeSocket != 0 {
-			return a, nil
+			if c, err := net.Dial("unix", a.sock); err == nil {
+				c.Close()
+				return a, nil
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

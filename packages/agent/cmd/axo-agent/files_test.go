@@ -177,14 +177,15 @@ func worldDir(t *testing.T) string {
 	return dir
 }
 
-// shmDir is a temporary directory on a tmpfs when there is one (many files are made fast).
-func shmDir(t *testing.T) string {
+// shmDir is a temporary directory on a tmpfs when there is one (many files are made
+// fast there); fast reports whether it is.
+func shmDir(t *testing.T) (dir string, fast bool) {
 	t.Helper()
 	if d, err := os.MkdirTemp("/dev/shm", "axo-agent-test-"); err == nil {
 		t.Cleanup(func() { os.RemoveAll(d) })
-		return d
+		return d, true
 	}
-	return t.TempDir()
+	return t.TempDir(), false
 }
 
 func needRoot(t *testing.T) {
@@ -302,7 +303,15 @@ func TestFileReadAsNobody(t *testing.T) {
 	secret := filepath.Join(dir, "secret")
 	os.WriteFile(secret, []byte("root only"), 0o600)
 	os.Symlink(secret, filepath.Join(dir, "link"))
-	for _, p := range []string{secret, filepath.Join(dir, "link")} {
+	os.Symlink("/etc/shadow", filepath.Join(dir, "shadow"))
+	paths := []string{secret, filepath.Join(dir, "link")}
+	if st, err := os.Stat("/etc/shadow"); err == nil && st.Mode().Perm()&0o004 == 0 {
+		paths = append(paths, filepath.Join(dir, "shadow"))
+	}
+	if r := a.readFile(t, wire.FsRead{Path: filepath.Join(dir, "link"), User: "nobody", Length: ptr[int64](0)}, nil); r.code() != wire.CodePermission {
+		t.Fatalf("empty read through a link: %+v", r.err)
+	}
+	for _, p := range paths {
 		r := a.readFile(t, wire.FsRead{Path: p, User: "nobody"}, nil)
 		if r.code() != wire.CodePermission || len(r.data) != 0 || !strings.Contains(r.err.Message, p) {
 			t.Fatalf("%s as nobody: %+v", p, r.err)
@@ -504,7 +513,7 @@ func TestFileWatch(t *testing.T) {
 
 func TestFileWatchLimits(t *testing.T) {
 	a := newAgent(t)
-	base := shmDir(t)
+	base, _ := shmDir(t)
 	var open []*watchConn
 	for i := 0; i < 16; i++ {
 		w, e := a.watch(t, wire.FsWatch{Path: base})
@@ -562,7 +571,7 @@ func TestFileWatchLimits(t *testing.T) {
 
 func TestFileListDepthAndTruncation(t *testing.T) {
 	a := shared(t)
-	dir := shmDir(t)
+	dir, fast := shmDir(t)
 	os.MkdirAll(filepath.Join(dir, "a/b/c/d"), 0o755)
 	os.Symlink("/", filepath.Join(dir, "a/root"))
 	for depth, want := range map[int]int{1: 1, 2: 3, 3: 4, 4: 5, 32: 5} {
@@ -570,6 +579,9 @@ func TestFileListDepthAndTruncation(t *testing.T) {
 		if r.err != nil || len(r.entries) != want || r.listEnd == nil || r.listEnd.Truncated {
 			t.Fatalf("depth %d: %d entries (want %d) %+v", depth, len(r.entries), want, r.err)
 		}
+	}
+	if !fast {
+		t.Skip("no tmpfs at /dev/shm: making 100 001 files would take too long")
 	}
 	big := filepath.Join(dir, "big")
 	os.Mkdir(big, 0o755)
@@ -638,12 +650,18 @@ func TestFileRequestsMisc(t *testing.T) {
 		{wire.FsMkdir{Type: wire.TypeFsMkdir, Path: name}, wire.CodeExists},
 		{wire.FsStat{Type: wire.TypeFsStat, Path: "nope-" + name}, wire.CodeNotFound},
 		{wire.FsStat{Type: wire.TypeFsStat, Path: name, User: "axo-no-such-user"}, wire.CodeInvalid},
-		{wire.FsMove{Type: wire.TypeFsMove, From: name, To: "/dev/shm/" + name}, wire.CodeCrossDevice},
 		{wire.FsList{Type: wire.TypeFsList, Path: name, Depth: 40}, wire.CodeInvalid},
 		{wire.FsSymlink{Type: wire.TypeFsSymlink, Path: name, Target: "x"}, wire.CodeExists},
 	} {
 		if r := a.fileReq(t, tc.req); r.code() != tc.code {
 			t.Errorf("%+v: %+v, want %s", tc.req, r.err, tc.code)
+		}
+	}
+	var st1, st2 syscall.Stat_t
+	if syscall.Stat("/dev/shm", &st1) == nil && syscall.Stat(a.dir, &st2) == nil && st1.Dev != st2.Dev {
+		r := a.fileReq(t, wire.FsMove{Type: wire.TypeFsMove, From: name, To: "/dev/shm/" + name})
+		if r.code() != wire.CodeCrossDevice {
+			t.Errorf("move across file systems: %+v", r.err)
 		}
 	}
 	r = a.fileReq(t, wire.FsSymlink{Type: wire.TypeFsSymlink, Path: filepath.Join(dir, "l"), Target: "../t"})
@@ -661,5 +679,44 @@ func TestFileRequestsMisc(t *testing.T) {
 	// The agent keeps serving after all of the above.
 	if _, r := a.exec(t, wire.Start{Argv: argv("true")}); code(r.exit) != "0" {
 		t.Fatal(code(r.exit))
+	}
+}
+
+// TestFileWriteRefusedMidUpload: a host still uploading when the agent refuses the write
+// (TOO_LARGE) can go on writing until it reads the error: the agent drains, never resets.
+func TestFileWriteRefusedMidUpload(t *testing.T) {
+	a := shared(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("old"), 0o644)
+	cl := a.dial(t, wire.FsWrite{Type: wire.TypeFsWrite, Path: p, MaxBytes: ptr[int64](1000)})
+	defer cl.close()
+	cl.expect(wire.TypeReady, nil)
+	chunk := wire.AppendFrame(nil, wire.KindIn, make([]byte, 256<<10))
+	errc := make(chan error, 1)
+	go func() {
+		for i := 0; i < 20; i++ { // 5 MiB past the limit, written regardless
+			if _, err := cl.c.Write(chunk); err != nil {
+				errc <- err
+				return
+			}
+		}
+		_, err := cl.c.Write(wire.AppendFrame(nil, wire.KindIn, nil))
+		errc <- err
+	}()
+	var e wire.Error
+	cl.expect(wire.TypeError, &e)
+	if e.Code != wire.CodeTooLarge {
+		t.Fatalf("%+v", e)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("the host's upload failed after the refusal: %v", err)
+	}
+	if _, err := cl.fr.Next(); err != io.EOF {
+		t.Fatalf("after the error: %v, want a clean end", err)
+	}
+	waitNoTemp(t, dir)
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("target changed: %q", b)
 	}
 }

@@ -781,3 +781,32 @@ func TestRemoveNeverFollowsSwappedDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentityWithoutRoot(t *testing.T) {
+	dir := t.TempDir()
+	s := New(Config{Workdir: dir, SetCreds: false})
+	me := strconv.Itoa(os.Geteuid())
+	other := "65534"
+	if me == other {
+		other = "0"
+	}
+	// An agent that is not root acts as itself only, without switching.
+	id, err := s.identity("")
+	if err != nil || id.switched || int(id.uid) != os.Geteuid() {
+		t.Fatalf("default: %+v %v", id, err)
+	}
+	if _, err := s.identity(other); err == nil || err.(*Error).Code != wire.CodeInvalid {
+		t.Fatalf("as %s: %v", other, err)
+	}
+	// A root agent switches for every user but root.
+	s = New(Config{Workdir: dir, SetCreds: true, DefaultUser: "65534"})
+	if id, err := s.identity(""); err != nil || !id.switched || id.uid != 65534 {
+		t.Fatalf("default user: %+v %v", id, err)
+	}
+	if id, err := s.identity("0"); err != nil || id.switched {
+		t.Fatalf("root: %+v %v", id, err)
+	}
+	if id, err := s.identity("4242:4243"); err != nil || !id.switched || id.uid != 4242 || id.gid != 4243 {
+		t.Fatalf("numeric: %+v %v", id, err)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // display is the path to report.
 func (r *req) describe(dirfd int, name, display string, follow bool) (wire.Entry, error) {
 	var st syscall.Stat_t
-	flags := atSymlinkNoFo
+	flags := atSymlinkNoFollow
 	if follow {
 		flags = 0
 	}
@@ -144,7 +144,7 @@ func (l *lister) walk(fd int, dir string, depth int) error {
 			}
 			p := join(dir, name)
 			var st syscall.Stat_t
-			if fstatat(fd, name, &st, atSymlinkNoFo) != nil {
+			if fstatat(fd, name, &st, atSymlinkNoFollow) != nil {
 				continue // gone meanwhile
 			}
 			e := makeEntry(p, &st, l.r.names)

@@ -127,7 +127,7 @@ func (r *req) write(path string, mode *uint32, parents bool, maxBytes *int64) er
 	defer w.cleanup()
 	// Writing over a directory is refused before any data is accepted.
 	var st syscall.Stat_t
-	if err := fstatat(dirfd, base, &st, atSymlinkNoFo); err == nil {
+	if err := fstatat(dirfd, base, &st, atSymlinkNoFollow); err == nil {
 		if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 			return errorf(wire.CodeIsDir, "write %s: is a directory", path)
 		}
@@ -180,7 +180,7 @@ func (r *req) write(path string, mode *uint32, parents bool, maxBytes *int64) er
 	final := 0o644 &^ r.s.umask
 	if mode != nil {
 		final = *mode
-	} else if err := fstatat(dirfd, base, &st, atSymlinkNoFo); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+	} else if err := fstatat(dirfd, base, &st, atSymlinkNoFollow); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
 		final = st.Mode & 0o7777
 	}
 	if err := syscall.Fchmod(w.tmpfd, final); err != nil {

@@ -10,10 +10,10 @@ import (
 // EINTR. They run on whatever thread calls them: the request's switched thread.
 
 const (
-	atFDCWD       = -0x64
-	atRemoveDir   = 0x200
-	atSymlinkNoFo = 0x100    // AT_SYMLINK_NOFOLLOW
-	oPath         = 0x200000 // O_PATH (same on amd64 and arm64)
+	atFDCWD           = -0x64
+	atRemoveDir       = 0x200
+	atSymlinkNoFollow = 0x100    // AT_SYMLINK_NOFOLLOW
+	oPath             = 0x200000 // O_PATH (same on amd64 and arm64)
 )
 
 func retry(f func() error) error {

@@ -227,7 +227,7 @@ func (w *watcher) addChildren(dir string, emit bool) error {
 		}
 		for _, name := range names {
 			var st syscall.Stat_t
-			if fstatat(fd, name, &st, atSymlinkNoFo) != nil {
+			if fstatat(fd, name, &st, atSymlinkNoFollow) != nil {
 				continue
 			}
 			isDir := st.Mode&syscall.S_IFMT == syscall.S_IFDIR

@@ -153,6 +153,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.s.Files.Serve(fileConn{c}, f)
+		c.linger()
 		return
 	}
 	if !requests[f.Type] {
@@ -505,6 +506,26 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 
 // lingerTimeout bounds how long a finished stream waits for the host to close.
 const lingerTimeout = 2 * time.Second
+
+// linger closes a connection whose reply is complete without failing the host: a write
+// refused mid-upload (TOO_LARGE, NO_SPACE) leaves the host's data unread, and closing over
+// it would make the host's socket fail before it read the error. So say we are done
+// writing, discard what still arrives until the host closes, and give up after a moment.
+func (c *conn) linger() {
+	if c.broken.Load() {
+		return
+	}
+	if c.c.CloseWrite() != nil {
+		return
+	}
+	c.c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	buf := make([]byte, 32<<10)
+	for {
+		if _, err := c.c.Read(buf); err != nil {
+			return
+		}
+	}
+}
 
 func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string) error {
 	buf := make([]byte, 32<<10)

@@ -62,6 +62,15 @@ nogroup:x:65534:
 	if _, err := db.Lookup("ghost"); !errors.Is(err, ErrUnknown) {
 		t.Errorf("unknown name: %v", err)
 	}
+	// Names for ids (file owners): the first entry wins, unknown ids have none.
+	for _, tc := range []struct {
+		id          uint32
+		user, group string
+	}{{0, "root", "root"}, {1000, "dev", "dev"}, {999, "", "docker"}, {65534, "nobody", "nogroup"}, {4242, "", ""}} {
+		if u, g := db.UserName(tc.id), db.GroupName(tc.id); u != tc.user || g != tc.group {
+			t.Errorf("names of %d: %q %q, want %q %q", tc.id, u, g, tc.user, tc.group)
+		}
+	}
 	// Files are reread when they change.
 	time.Sleep(10 * time.Millisecond)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("ghost:x:5:5::/g:/bin/sh\n"), 0o644)

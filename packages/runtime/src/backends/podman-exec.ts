@@ -57,11 +57,25 @@ export async function spawnViaPodman(podman: Podman, container: string, spec: Sp
     return stream.destroyed ? true : stream.push(Buffer.from(chunk));
   };
   const toStderr = forward(stderr, 'stderr', spec.sinks?.stderr);
+  // podman prints its own failures ("Error: container has already been removed") on the
+  // command's stderr. A chunk that starts that way is held until more stderr comes or the
+  // command ends, so the error about a session that went away is axo's, not podman's.
+  let held: Buffer | undefined;
+  const flushHeld = () => {
+    const h = held;
+    held = undefined;
+    if (h) toStderr(h);
+  };
   child = await podman.spawn(args, {
     stdin: spec.stdin ? 'pipe' : 'ignore',
     onStdout: forward(stdout, 'stdout', spec.sinks?.stdout),
     onStderr: (chunk) => {
       tail = Buffer.concat([tail, chunk]).subarray(-STDERR_TAIL);
+      flushHeld();
+      if (chunk.subarray(0, 7).toString('latin1') === 'Error: ') {
+        held = Buffer.from(chunk);
+        return true;
+      }
       return toStderr(chunk);
     },
   });
@@ -83,15 +97,17 @@ export async function spawnViaPodman(podman: Podman, container: string, spec: Sp
 
   const exited = running.exited.then(async (result): Promise<ExecExit> => {
     if (timer) clearTimeout(timer);
-    await Promise.all(pendingSinks);
-    stdout.push(null);
-    stderr.push(null);
-    rethrowIfMissing(podman.binary, result.cause);
     const said = tail.toString('utf8');
     // podman's own failure (125), or the command killed from outside (137, 255): was it
     // the session that went away? One inspect tells, and only on these codes.
     const suspicious = [125, 137, 255].includes(result.exitCode ?? -1);
-    if (!killedBy && suspicious && (isContainerGone(said) || !(await isRunning(podman, container)))) {
+    const gone = !killedBy && suspicious && (isContainerGone(said) || !(await isRunning(podman, container)));
+    if (!gone) flushHeld();
+    await Promise.all(pendingSinks);
+    stdout.push(null);
+    stderr.push(null);
+    rethrowIfMissing(podman.binary, result.cause);
+    if (gone) {
       throw new PodmanError(
         'SESSION_ENDED',
         `session ${container.replace(/^axo-ses-/, '')} ended while the command ran (its container was removed or stopped)`,

@@ -37,6 +37,13 @@ describe.skipIf(!podmanGate(DEBIAN_TEST_IMAGE).ok)('provisioning on Debian (real
       installed: ['less'],
     });
     expect((await first.exec(['less', '--version'])).exitCode).toBe(0);
+    // The package lists and caches are gone: they would sit in the session's layer.
+    expect(
+      (await first.exec(['sh', '-c', 'ls /var/lib/apt/lists | grep -vc "^lock$\\|^partial$" || true'])).stdout.trim(),
+    ).toBe('0');
+    expect((await first.exec(['sh', '-c', 'ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l'])).stdout.trim()).toBe(
+      '0',
+    );
 
     // The second start reuses the provisioned container: the tool is found, nothing installed.
     const again = await start();
