@@ -97,6 +97,43 @@ func TestStdinClosed(t *testing.T) {
 	}
 }
 
+// Input that keeps coming after the command ended (`yes | axo exec … head -c 10`) must
+// not make the agent close under the host before it has read the exit: a host whose
+// write fails (EPIPE) may drop what it had not read yet.
+func TestInputAfterExitLeavesTheReplyReadable(t *testing.T) {
+	a := shared(t)
+	for i := 0; i < 20; i++ {
+		cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "head -c 10 >/dev/null; exit 4"), Stdin: true})
+		cl.expect(wire.TypeStarted, nil)
+		writeErr := make(chan error, 1)
+		stop := make(chan struct{})
+		go func() {
+			chunk := wire.AppendFrame(nil, wire.KindIn, bytes.Repeat([]byte("y\n"), 4096))
+			for {
+				select {
+				case <-stop:
+					writeErr <- nil
+					return
+				default:
+				}
+				if _, err := cl.c.Write(chunk); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+		}()
+		r := cl.collect()
+		// The agent lingers for the host to close; the host's writes go on meanwhile.
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		err := <-writeErr
+		cl.close()
+		if code(r.exit) != "4" || err != nil {
+			t.Fatalf("run %d: exit %s, host write error %v", i, code(r.exit), err)
+		}
+	}
+}
+
 func TestCommandNotFound(t *testing.T) {
 	a := shared(t)
 	st, r := a.exec(t, wire.Start{Argv: argv("axo-no-such-command", "x")})

@@ -26,6 +26,7 @@ type conn struct {
 	wmu      sync.Mutex
 	wbuf     []byte
 	broken   atomic.Bool
+	done     bool // our side is shut for writing (guarded by wmu)
 	lastSent atomic.Int64
 }
 
@@ -35,9 +36,17 @@ func newConn(s *Server, c *net.UnixConn) *conn {
 
 var errBroken = errors.New("connection broken")
 
+// errDone is what a send returns once the reply is complete (closeWrite).
+var errDone = errors.New("connection closed for writing")
+
 func (c *conn) write(frame []byte) error {
 	if c.broken.Load() {
 		return errBroken
+	}
+	if c.done {
+		// A late message (stdinClosed for input that arrived after the exit) must not
+		// close the connection: the host may not have read our last reply yet.
+		return errDone
 	}
 	if _, err := c.c.Write(frame); err != nil {
 		c.broken.Store(true)
@@ -497,11 +506,19 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 	// and closing over unread data makes the host's socket fail (ECONNRESET) before it has
 	// read our last message. So say we are done writing, keep reading (and discarding)
 	// until the host closes, and give up after a moment.
-	c.c.CloseWrite()
+	c.closeWrite()
 	select {
 	case <-hostGone:
 	case <-time.After(lingerTimeout):
 	}
+}
+
+// closeWrite says we are done writing; later sends are dropped, never failing the host.
+func (c *conn) closeWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.done = true
+	return c.c.CloseWrite()
 }
 
 // lingerTimeout bounds how long a finished stream waits for the host to close.
@@ -515,7 +532,7 @@ func (c *conn) linger() {
 	if c.broken.Load() {
 		return
 	}
-	if c.c.CloseWrite() != nil {
+	if c.closeWrite() != nil {
 		return
 	}
 	c.c.SetReadDeadline(time.Now().Add(lingerTimeout))
