@@ -9,10 +9,10 @@ const conditions = ['@axo/source', 'module', 'node', 'development|production'];
 // (scripts/test-rootless.sh): start, exec, tasks, terminals, reaping, hardening, the CLI
 // and the server.
 const rootless = [
-  'packages/runtime/test/integration/{sandbox,tasks,agent,reap-attach,hardening}.test.ts',
+  'packages/runtime/test/integration/{sandbox,tasks,agent,reap-attach,hardening,pause,files,egress}.test.ts',
   'packages/pty/test/integration/terminal.test.ts',
-  'apps/server/test/integration/{agent-terminal,rootless}.test.ts',
-  'apps/cli/test/integration/pipes.test.ts',
+  'apps/server/test/integration/{agent-terminal,rootless,egress}.test.ts',
+  'apps/cli/test/integration/{pipes,cp,egress}.test.ts',
 ];
 
 export default defineConfig({
@@ -48,8 +48,6 @@ export default defineConfig({
           include: rootless,
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // One user's containers share its nproc budget: one file at a time.
-          fileParallelism: false,
         },
       },
     ],

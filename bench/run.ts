@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { IMAGE, REPS, type Row, type Scenario } from './lib';
 import { agent } from './scenarios/agent';
 import { defaultPath } from './scenarios/default-path';
+import { egress } from './scenarios/egress';
+import { files } from './scenarios/files';
 import { pipes } from './scenarios/pipes';
 import { reap } from './scenarios/reap';
 import { runtime } from './scenarios/runtime';
@@ -24,6 +26,8 @@ const all: Record<string, Scenario> = {
   server,
   reap,
   taskMemory,
+  files,
+  egress,
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 const chosen =

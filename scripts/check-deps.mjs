@@ -1,6 +1,7 @@
 // Enforces the dependency direction: podman-args <- runtime, agent <- runtime, podman-args <- pty,
-// podman-args <- devcontainer, packages <- apps. Packages never depend on apps, runtime and pty never on each other,
-// and nothing imports another package's src/ directly.
+// podman-args <- devcontainer, packages <- apps; @axo/client depends on no other axo package.
+// Packages never depend on apps, runtime and pty never on each other, and nothing imports another
+// package's src/ directly.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -12,6 +13,7 @@ const ALLOWED = {
   '@axo/pty': ['@axo/podman-args'],
   '@axo/devcontainer': ['@axo/podman-args'],
   '@axo/test-utils': [],
+  '@axo/client': [],
 };
 const problems = [];
 const workspaces = ['packages', 'apps'].flatMap((dir) =>

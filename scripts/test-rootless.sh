@@ -4,6 +4,7 @@
 # and axo-server. Run as root after the root suite (it uses the builds that made); the user
 # comes from `scripts/setup-podman.sh --rootless USER` (bootstrap creates axo-rootless).
 # In CI a missing user or an unreadable checkout fails loudly; elsewhere it skips and says why.
+# Files run one at a time: one user's rootless containers share its nproc budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 user="${AXO_ROOTLESS_USER:-axo-rootless}"
@@ -40,4 +41,4 @@ exec runuser -u "$user" -- env -i \
   PATH="$node_bin:/usr/local/bin:/usr/bin:/bin" \
   CI="${CI:-}" TERM="${TERM:-dumb}" \
   AXO_VITEST_CACHE_DIR="/tmp/axo-vitest-$uid" \
-  bash -c "cd '$repo' && exec node node_modules/vitest/vitest.mjs run --project rootless --configLoader runner"
+  bash -c "cd '$repo' && exec node node_modules/vitest/vitest.mjs run --project rootless --configLoader runner --no-file-parallelism"

@@ -67,7 +67,7 @@ export const agent: Scenario = {
     'every command through the session agent (the default) vs `podman exec` on the same container, interleaved: ' +
     'library round trip of `true`; the built `axo exec <id> -- true` as a whole process (Node start included) vs ' +
     '`podman exec <c> true` as a process; 50 concurrent execs; 100 MB of stdout; the agent’s idle RSS from the host; ' +
-    'host RSS under a 1 GB flood with `maxOutputBytes` in a fresh process',
+    'host RSS under a 1 GB flood with `maxOutputBytes` in a fresh process; resume-on-use of a paused session',
   async run(): Promise<Row[]> {
     return withSandbox('bench-agent', async (sandbox: SessionSandbox) => {
       if (sandbox.agent.status !== 'running') throw new Error(`agent not running: ${JSON.stringify(sandbox.agent)}`);
@@ -146,6 +146,28 @@ export const agent: Scenario = {
           (x) => `${x.toFixed(0)} MB/s`,
           { text: '≥ 1.0×', min: 1.0 },
           'raw podman exec',
+        ),
+      );
+
+      // 17. Resume on use: pause, then the first exec (which resumes), against an exec on a
+      // running session plus a raw `podman pause`d/`podman unpause` of the same container.
+      const resumed: number[] = [];
+      const baseline: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        await sandbox.pause();
+        resumed.push(await time(() => sandbox.exec(['true'])));
+        podman(['pause', sandbox.container]);
+        const unpause = await time(() => podman(['unpause', sandbox.container]));
+        baseline.push(unpause + (await time(() => sandbox.exec(['true']))));
+      }
+      rows.push(
+        ratioRow(
+          '17. resume + first exec on a paused session',
+          resumed,
+          baseline,
+          ms,
+          { text: '≤ 1.5×', max: 1.5 },
+          'exec + raw podman unpause',
         ),
       );
 

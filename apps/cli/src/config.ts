@@ -31,7 +31,7 @@ function invalid(where: string, error: z.ZodError): InvalidInputError {
   const message = issue?.code === 'unrecognized_keys' ? 'is not a known setting' : (issue?.message ?? 'is invalid');
   return new InvalidInputError(key, `${where}: "${key}" ${message}`, {
     cause: error,
-    hint: 'Known settings: defaultImage, trustedImages, owner, policy.{allowPostCreate, allowUntrustedImage, allowBuild, network, requireResourceLimits, limits, capabilities, readOnlyRoot, strict}.',
+    hint: 'Known settings: defaultImage, trustedImages, owner, policy.{allowPostCreate, allowUntrustedImage, allowBuild, network, egress, requireResourceLimits, limits, capabilities, readOnlyRoot, strict}.',
   });
 }
 
@@ -72,7 +72,9 @@ const bool = z
 const envSchema = z.object({
   AXO_IMAGE: imageRefSchema.optional(),
   AXO_OWNER: ownerIdSchema.optional(),
-  AXO_NETWORK: z.enum(['bridge', 'none']).optional(),
+  AXO_NETWORK: z.enum(['bridge', 'none', 'allowlist']).optional(),
+  /** Comma-separated egress entries (implies network allowlist unless AXO_NETWORK says otherwise). */
+  AXO_EGRESS: z.string().optional(),
   AXO_ALLOW_POST_CREATE: bool.optional(),
   AXO_ALLOW_UNTRUSTED_IMAGE: bool.optional(),
   AXO_REQUIRE_LIMITS: bool.optional(),
@@ -84,7 +86,9 @@ const envSchema = z.object({
 /** Settings from the command line; undefined means "not given". */
 export interface FlagSettings {
   readonly image?: string;
-  readonly network?: 'bridge' | 'none';
+  readonly network?: 'bridge' | 'none' | 'allowlist';
+  /** Egress entries (`--allow-host`, `--allow-cidr`): added to the config's, and imply network allowlist. */
+  readonly egress?: readonly string[];
   readonly allowPostCreate?: boolean;
   readonly allowUntrustedImage?: boolean;
   readonly requireLimits?: boolean;
@@ -100,6 +104,31 @@ export interface Settings {
   readonly requestedImage: string | undefined;
   readonly policy: z.input<typeof sandboxPolicySchema>;
   readonly configPath: string;
+}
+
+/**
+ * The allowlist: the config file's entries, then AXO_EGRESS's, then the flags'. Entries
+ * given in the environment or as flags make the network `allowlist` unless one is named.
+ */
+function egressSettings(
+  fromFile: readonly string[] | undefined,
+  fromEnv: string | undefined,
+  namedNetwork: string | undefined,
+  fromFlags: readonly string[] | undefined,
+): { egress?: string[]; network?: 'allowlist' } {
+  const envEntries = fromEnv
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const added = [...(envEntries ?? []), ...(fromFlags ?? [])];
+  if (added.length === 0) return {};
+  if (namedNetwork !== undefined && namedNetwork !== 'allowlist') {
+    throw new InvalidInputError(
+      'network',
+      `egress entries (${added.join(', ')}) need network "allowlist", not "${namedNetwork}"`,
+    );
+  }
+  return { egress: [...(fromFile ?? []), ...added], network: 'allowlist' };
 }
 
 /** Resolves the effective settings. */
@@ -122,6 +151,13 @@ export async function loadSettings(flags: FlagSettings = {}, env: NodeJS.Process
     ...(e.AXO_ALLOW_BUILD !== undefined && { allowBuild: e.AXO_ALLOW_BUILD }),
     ...(e.AXO_READ_ONLY !== undefined && { readOnlyRoot: e.AXO_READ_ONLY }),
     ...(flags.network !== undefined && { network: flags.network }),
+    // Flags win over the environment: --allow-host makes the network allowlist unless --network names another.
+    ...egressSettings(
+      file.policy?.egress,
+      e.AXO_EGRESS,
+      flags.network ?? (flags.egress?.length ? undefined : e.AXO_NETWORK),
+      flags.egress,
+    ),
     ...(flags.allowPostCreate !== undefined && { allowPostCreate: flags.allowPostCreate }),
     ...(flags.allowUntrustedImage !== undefined && { allowUntrustedImage: flags.allowUntrustedImage }),
     ...(flags.requireLimits !== undefined && { requireResourceLimits: flags.requireLimits }),

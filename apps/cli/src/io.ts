@@ -1,7 +1,7 @@
 // Moving bytes to the shell's pipes without losing any: every write waits for the pipe to
 // take it (a slow reader slows the command), EPIPE means the reader left, and the process
 // only exits once what it wrote has been flushed.
-import { read, write } from 'node:fs';
+import { read, write, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 /** Exit status when stdout's reader went away: 128 + SIGPIPE, what a shell reports for `seq | head`. */
@@ -129,5 +129,18 @@ export async function copyFdTo(fd: number, to: Writable, signal: AbortSignal): P
     await new Promise<void>((resolve) => {
       to.write(buffer.subarray(0, n), () => resolve());
     });
+  }
+}
+
+/** Writes short text (help, usage) to `fd` synchronously; exits 141 quietly when the reader left. */
+export function writeText(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (error) {
+      if (isEpipe(error)) process.exit(EXIT_READER_GONE);
+      if (!isAgain(error)) throw error;
+    }
   }
 }

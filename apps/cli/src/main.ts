@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes';
-import { exitWhenFlushed } from './io';
+import { exitWhenFlushed, writeText } from './io';
 
 // Each command's module is loaded only when that command runs: `axo exec` must not pay
 // for podman, zod, node-pty or the server just to start.
@@ -24,6 +24,9 @@ const program = new Command('axo')
   // Before any subcommand is added, so every one inherits it: usage errors then exit 2.
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
+  // Help goes straight to the descriptor: touching process.stdout would make fd 1
+  // non-blocking for `axo exec`, and a reader that left (`axo --help | head`) is not an error.
+  .configureOutput({ writeOut: (text) => writeText(1, text), writeErr: (text) => writeText(2, text) })
   .addHelpText(
     'after',
     `\n${EXIT_CODES_HELP}\n\nConfig: $AXO_CONFIG or $XDG_CONFIG_HOME/axo/config.json; AXO_* variables override it, flags override both.\n`,
@@ -42,7 +45,19 @@ program
   .option('--id <id>', 'session id (default: derived from the directory)')
   .option('--image <image>', 'image to ask for (the policy decides)')
   .option('-p, --port <port>', 'publish a port on 127.0.0.1 (repeatable)', port, [])
-  .addOption(new Option('--network <mode>', 'network of the session').choices(['bridge', 'none']))
+  .addOption(new Option('--network <mode>', 'network of the session').choices(['bridge', 'none', 'allowlist']))
+  .option(
+    '--allow-host <host>',
+    'allowlist: let the session reach this host (deb.debian.org, *.example.com, host:port; repeatable)',
+    collect,
+    [],
+  )
+  .option(
+    '--allow-cidr <cidr>',
+    'allowlist: let the session reach these addresses (10.0.0.0/8:5432; repeatable)',
+    collect,
+    [],
+  )
   .option('--allow-post-create', "run the repository's postCreateCommand")
   .option('--allow-untrusted-image', 'allow images other than the trusted default')
   .option('--require-limits', 'fail rather than start without memory/cpu/pids limits')
@@ -60,6 +75,7 @@ program
       'axo up',
       'axo up ~/src/app --port 3000 --port 5173',
       'axo up --network none --require-limits',
+      "axo up --allow-host deb.debian.org --allow-host '*.example.com' --allow-cidr 10.0.0.0/8:5432",
       'axo up --allow-post-create --allow-untrusted-image   # trust this repository',
     ]),
   )
@@ -96,6 +112,83 @@ program
   .action(run(async (id: string, command: string[], o) => (await import('./commands/shell')).shell(id, command, o)));
 
 program
+  .command('cp')
+  .description("copy files or directories between the host and a session (ID:PATH is the session's side)")
+  .argument('<src>', 'ID:PATH, a host path, or - for stdin (a single file)')
+  .argument('<dst>', 'ID:PATH, a host path, or - for stdout (a single file)')
+  .option('-u, --user <user>', "act as this user inside the session (default: the session's user)")
+  .addHelpText(
+    'after',
+    `${examples([
+      'axo cp ./notes.txt app-1a2b3c:/tmp/          # into an existing directory',
+      'axo cp app-1a2b3c:dist ./dist                 # a directory, links kept as links',
+      'axo cp app-1a2b3c:out.log - | less            # to stdout (a relative path starts at the session workdir)',
+      'curl -s https://example.com | axo cp - app-1a2b3c:page.html',
+    ])}
+Everything goes through the session's agent as the session's user (never podman cp): links
+inside a copied directory are recreated as links and never followed, and a directory is only
+copied into a new destination. Files are replaced atomically on both sides.
+`,
+  )
+  .action(run(async (src: string, dst: string, o) => (await import('./commands/cp')).cp(src, dst, o)));
+
+program
+  .command('ls-files')
+  .description('list files in a session, like ls -l')
+  .argument('<id>', 'session id')
+  .argument('[path]', "directory or file in the session (default: the session's working directory)")
+  .option('--depth <n>', 'levels to descend, 1-32 (links are listed, never followed)')
+  .option('-u, --user <user>', "act as this user inside the session (default: the session's user)")
+  .option('--json', 'print the entries as JSON')
+  .addHelpText('after', examples(['axo ls-files app-1a2b3c', 'axo ls-files app-1a2b3c src --depth 3 --json']))
+  .action(
+    run(async (id: string, path: string | undefined, o) => (await import('./commands/ls-files')).lsFiles(id, path, o)),
+  );
+
+const net = program
+  .command('net')
+  .description("a session's egress allowlist (sessions started with --network allowlist or --allow-host)");
+net
+  .command('show')
+  .description('print the entries in force')
+  .argument('<id>', 'session id')
+  .option('--json', 'print as JSON')
+  .action(run(async (id: string, o) => (await import('./commands/net')).show(id, o)));
+net
+  .command('allow')
+  .description('add entries; new connections may use them at once')
+  .argument('<id>', 'session id')
+  .argument('<entries...>', 'hosts, *.suffixes, IPs or CIDRs, each with an optional :port')
+  .action(run(async (id: string, entries: string[]) => (await import('./commands/net')).allow(id, entries)));
+net
+  .command('deny')
+  .description('remove entries; open connections they allowed are closed')
+  .argument('<id>', 'session id')
+  .argument('<entries...>', 'entries to remove, as `axo net show` prints them')
+  .action(run(async (id: string, entries: string[]) => (await import('./commands/net')).deny(id, entries)));
+net
+  .command('set')
+  .description('replace the entries (none: deny everything)')
+  .argument('<id>', 'session id')
+  .argument('[entries...]', 'the new entries')
+  .action(run(async (id: string, entries: string[]) => (await import('./commands/net')).set(id, entries)));
+net
+  .command('log')
+  .description('the audit trail: every connection the session asked for, allowed or denied')
+  .argument('<id>', 'session id')
+  .option('--since <time>', 'only since this time (ISO 8601) or this long ago (30s, 5m, 2h)')
+  .option('--limit <n>', 'at most this many (the newest)')
+  .option('--json', 'print the records as JSON')
+  .addHelpText(
+    'after',
+    examples([
+      'axo net log app-1a2b3c',
+      'axo net log app-1a2b3c --since 10m --json | jq \'select(.decision=="deny")\'',
+    ]),
+  )
+  .action(run(async (id: string, o) => (await import('./commands/net')).log(id, o)));
+
+program
   .command('ls')
   .description('list sessions')
   .option('--json', 'print as JSON')
@@ -109,6 +202,19 @@ program
   .option('--all', 'remove every session of this owner')
   .addHelpText('after', examples(['axo down app-1a2b3c', 'axo down --all']))
   .action(run(async (ids: string[], o) => (await import('./commands/down')).down(ids, o)));
+
+program
+  .command('pause')
+  .description('freeze sessions: no CPU used, memory and processes kept; any use resumes them')
+  .argument('<ids...>', 'session ids')
+  .addHelpText('after', examples(['axo pause app-1a2b3c', 'axo resume app-1a2b3c']))
+  .action(run(async (ids: string[]) => (await import('./commands/pause')).pause(ids)));
+
+program
+  .command('resume')
+  .description('thaw paused sessions (any exec, shell or file call also resumes them)')
+  .argument('<ids...>', 'session ids')
+  .action(run(async (ids: string[]) => (await import('./commands/pause')).resume(ids)));
 
 program
   .command('reap')

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { imageRefSchema, portSchema, sessionIdSchema } from '@axo/podman-args';
 import { z } from 'zod';
+import { registerEgressApi } from './egress-api';
 import type { Metrics } from './metrics';
 import { ApiError } from './problem';
 import type { Router } from './route';
@@ -17,7 +18,10 @@ export const createSessionBody = z.strictObject({
   workdir: z.string().startsWith('/', 'workdir must be an absolute path').max(4096),
   image: imageRefSchema.optional(),
   ports: z.array(portSchema).max(64).default([]),
-  network: z.enum(['bridge', 'none']).optional(),
+  /** `allowlist`: no route out but the `egress` entries, through the session's gateway (implied by `egress`). */
+  network: z.enum(['bridge', 'none', 'allowlist']).optional(),
+  /** Where an allowlisted session may connect (`deb.debian.org`, `*.example.com:443`, `10.0.0.0/8:5432`); the server's policy caps it. */
+  egress: z.array(z.string().max(300)).max(256).optional(),
   postCreate: z.array(z.string().min(1).max(10_000)).max(32).optional(),
   /** Read the workdir's devcontainer.json as the repository's requests. */
   devcontainer: z.boolean().default(false),
@@ -69,6 +73,7 @@ export function sessionView(s: ManagedSession) {
     createdAt: s.createdAt.toISOString(),
     lastUsedAt: s.lastUsedAt.toISOString(),
     recovered: s.recovered,
+    state: s.sandbox.paused ? 'paused' : 'running',
     report: s.report ?? null,
     devcontainer: s.devcontainer ?? null,
     terminals: s.terminals.list(),
@@ -88,6 +93,7 @@ export function textOrBase64<K extends string>(field: K, bytes: Buffer): Partial
 
 /** Registers the /v1 API. */
 export function registerApi(router: Router, sessions: SessionManager, metrics: Metrics): void {
+  registerEgressApi(router, sessions);
   router.add({
     method: 'POST',
     url: '/v1/sessions',
@@ -124,6 +130,26 @@ export function registerApi(router: Router, sessions: SessionManager, metrics: M
     handler: async ({ params }) => {
       await sessions.remove(params.id);
     },
+  });
+
+  router.add({
+    method: 'POST',
+    url: '/v1/sessions/:id/pause',
+    tag: 'sessions',
+    summary:
+      'Pause a session: its processes keep their memory and state and use no CPU until resumed (any use resumes it)',
+    params: idParams,
+    success: { status: 200, description: 'The session, paused' },
+    handler: async ({ params }) => sessionView(await sessions.pause(params.id)),
+  });
+  router.add({
+    method: 'POST',
+    url: '/v1/sessions/:id/resume',
+    tag: 'sessions',
+    summary: 'Resume a paused session',
+    params: idParams,
+    success: { status: 200, description: 'The session, running' },
+    handler: async ({ params }) => sessionView(await sessions.resume(params.id)),
   });
 
   router.add({

@@ -33,10 +33,23 @@ export const serverConfigSchema = z.strictObject({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
+  /** Largest file a client may upload (PUT …/files), bytes; more is 413 and the earlier file stays. @default 1 GiB */
+  maxFileBytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024 * 1024),
   /** Remove sessions unused this long (ms); 0 never. @default 3600000 */
   idleTimeoutMs: ms.default(3_600_000),
   /** Remove sessions older than this (ms); 0 never. @default 0 */
   maxLifetimeMs: ms.default(0),
+  /**
+   * Pause (freeze) a session after this long without activity (ms); 0 never. Any use resumes
+   * it. Ignored where this host cannot pause (rootless on cgroup v1). @default 300000
+   */
+  idlePauseMs: ms.default(300_000),
+  /** A running background task alone keeps a session awake (E2B's default: it does not). @default false */
+  keepAwakeWithTasks: z.boolean().default(false),
   /** How often the idle/lifetime reaper runs (ms). @default 30000 */
   reapIntervalMs: z.coerce.number().int().min(100).default(30_000),
   /** On SIGTERM, also remove every session (default: leave them for the next start). */
@@ -58,7 +71,8 @@ const envSchema = z.object({
   AXO_SERVER_ROOTS: z.string().optional(),
   AXO_SERVER_DEFAULT_IMAGE: imageRefSchema.optional(),
   AXO_SERVER_TRUSTED_IMAGES: z.string().optional(),
-  AXO_SERVER_NETWORK: z.enum(['bridge', 'none']).optional(),
+  AXO_SERVER_NETWORK: z.enum(['bridge', 'none', 'allowlist']).optional(),
+  AXO_SERVER_EGRESS: z.string().optional(),
   AXO_SERVER_ALLOW_POST_CREATE: bool.optional(),
   AXO_SERVER_ALLOW_UNTRUSTED_IMAGE: bool.optional(),
   AXO_SERVER_REQUIRE_LIMITS: bool.optional(),
@@ -69,7 +83,10 @@ const envSchema = z.object({
   AXO_SERVER_INSTANCE_ID: z.string().optional(),
   AXO_SERVER_MAX_SESSIONS: z.string().optional(),
   AXO_SERVER_BODY_LIMIT: z.string().optional(),
+  AXO_SERVER_MAX_FILE_BYTES: z.string().optional(),
   AXO_SERVER_IDLE_TIMEOUT_MS: z.string().optional(),
+  AXO_SERVER_IDLE_PAUSE_MS: z.string().optional(),
+  AXO_SERVER_KEEP_AWAKE_WITH_TASKS: bool.optional(),
   AXO_SERVER_MAX_LIFETIME_MS: z.string().optional(),
   AXO_SERVER_REAP_INTERVAL_MS: z.string().optional(),
   AXO_SERVER_STOP_SESSIONS_ON_SHUTDOWN: bool.optional(),
@@ -107,7 +124,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     instanceId: e.AXO_SERVER_INSTANCE_ID,
     maxSessions: e.AXO_SERVER_MAX_SESSIONS,
     bodyLimit: e.AXO_SERVER_BODY_LIMIT,
+    maxFileBytes: e.AXO_SERVER_MAX_FILE_BYTES,
     idleTimeoutMs: e.AXO_SERVER_IDLE_TIMEOUT_MS,
+    idlePauseMs: e.AXO_SERVER_IDLE_PAUSE_MS,
+    keepAwakeWithTasks: e.AXO_SERVER_KEEP_AWAKE_WITH_TASKS,
     maxLifetimeMs: e.AXO_SERVER_MAX_LIFETIME_MS,
     reapIntervalMs: e.AXO_SERVER_REAP_INTERVAL_MS,
     stopSessionsOnShutdown: e.AXO_SERVER_STOP_SESSIONS_ON_SHUTDOWN,
@@ -117,6 +137,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
       ...(e.AXO_SERVER_DEFAULT_IMAGE && { defaultImage: e.AXO_SERVER_DEFAULT_IMAGE }),
       ...(e.AXO_SERVER_TRUSTED_IMAGES && { trustedImages: list(e.AXO_SERVER_TRUSTED_IMAGES) }),
       ...(e.AXO_SERVER_NETWORK && { network: e.AXO_SERVER_NETWORK }),
+      ...(e.AXO_SERVER_EGRESS !== undefined && { egress: list(e.AXO_SERVER_EGRESS) }),
       ...(e.AXO_SERVER_ALLOW_POST_CREATE !== undefined && { allowPostCreate: e.AXO_SERVER_ALLOW_POST_CREATE }),
       ...(e.AXO_SERVER_ALLOW_UNTRUSTED_IMAGE !== undefined && {
         allowUntrustedImage: e.AXO_SERVER_ALLOW_UNTRUSTED_IMAGE,

@@ -68,10 +68,43 @@ class Histogram {
   }
 }
 
+/** A counter whose values are read when rendered (they are kept elsewhere: the session gateways). */
+class CollectedCounter {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly label: string,
+    readonly read: () => Record<string, number>,
+  ) {}
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    for (const [k, v] of Object.entries(this.read())) lines.push(`${this.name}{${key({ [this.label]: k })}} ${v}`);
+    return lines.join('\n');
+  }
+}
+
+/** Egress counters over every allowlisted session (see SessionManager.egressTotals). */
+export interface EgressTotals {
+  readonly connections: Record<'allow' | 'deny' | 'error', number>;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+const NO_EGRESS: EgressTotals = { connections: { allow: 0, deny: 0, error: 0 }, bytesIn: 0, bytesOut: 0 };
+
 /** The server's metrics. */
-export function createMetrics(read: { sessions: () => number; terminals: () => number }) {
+export function createMetrics(read: {
+  sessions: () => number;
+  terminals: () => number;
+  paused?: () => number;
+  egress?: () => EgressTotals | undefined;
+}) {
+  const egress = () => read.egress?.() ?? NO_EGRESS;
   const m = {
     sessions: new Gauge('axo_sessions', 'Sessions this server manages.', read.sessions),
+    paused: new Gauge('axo_sessions_paused', 'Sessions paused (frozen, using no CPU).', read.paused ?? (() => 0)),
+    pauses: new Counter('axo_session_pauses_total', 'Sessions paused, by reason (idle, request).'),
+    resumes: new Counter('axo_session_resumes_total', 'Sessions resumed, by reason (use, request).'),
     terminals: new Gauge('axo_terminals', 'Open terminals.', read.terminals),
     sessionsCreated: new Counter('axo_sessions_created_total', 'Sessions created.'),
     startFailures: new Counter('axo_session_start_failures_total', 'Session starts that failed, by error code.'),
@@ -83,9 +116,24 @@ export function createMetrics(read: { sessions: () => number; terminals: () => n
     ),
     tasks: new Counter('axo_tasks_started_total', 'Background tasks started.'),
     reaped: new Counter('axo_reaped_containers_total', 'Containers removed by reaping, by reason.'),
+    egressConnections: new CollectedCounter(
+      'axo_egress_connections_total',
+      'Connections allowlisted sessions asked their gateways for, by decision (allow, deny, error).',
+      'decision',
+      () => egress().connections,
+    ),
+    egressBytes: new CollectedCounter(
+      'axo_egress_bytes_total',
+      'Bytes through allowlisted sessions’ gateways, by direction (in: from destinations, out: to them).',
+      'direction',
+      () => ({ in: egress().bytesIn, out: egress().bytesOut }),
+    ),
     render(): string {
       return `${[
         m.sessions,
+        m.paused,
+        m.pauses,
+        m.resumes,
         m.terminals,
         m.sessionsCreated,
         m.startFailures,
@@ -93,6 +141,8 @@ export function createMetrics(read: { sessions: () => number; terminals: () => n
         m.execDuration,
         m.tasks,
         m.reaped,
+        m.egressConnections,
+        m.egressBytes,
       ]
         .map((x) => x.render())
         .join('\n')}\n`;

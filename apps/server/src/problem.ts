@@ -1,4 +1,4 @@
-import { AxoError } from '@axo/runtime';
+import { AxoError, FileError } from '@axo/runtime';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Codes the API answers with, beyond the libraries' own. */
@@ -11,7 +11,9 @@ export type ApiErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INVALID_INPUT'
-  | 'NOT_FOUND';
+  | 'PAUSE_UNSUPPORTED'
+  | 'NOT_FOUND'
+  | 'FORBIDDEN';
 
 /** An error the API reports as-is, with its HTTP status. */
 export class ApiError extends Error {
@@ -35,13 +37,42 @@ const STATUS_BY_AXO_CODE: Record<string, number> = {
   LIMITS_UNAVAILABLE: 422,
   TIMEOUT: 504,
   PTY_UNAVAILABLE: 503,
+  CONFLICT: 409,
+  PERMISSION_DENIED: 403,
+  NO_SPACE: 507,
+  TOO_LARGE: 413,
+  LIMIT: 429,
+  AGENT_UNAVAILABLE: 503,
+};
+
+/**
+ * A file request the agent refused, by its own finer code (the problem's `code` is that
+ * code): NOT_REGULAR (a FIFO, device or socket) is the client's mistake, so 400.
+ */
+const STATUS_BY_FILE_CODE: Record<string, number> = {
+  NOT_FOUND: 404,
+  EXISTS: 409,
+  IS_DIR: 409,
+  NOT_DIR: 409,
+  NOT_EMPTY: 409,
+  CROSS_DEVICE: 409,
+  NOT_REGULAR: 400,
+  INVALID: 400,
+  PERMISSION: 403,
+  NO_SPACE: 507,
+  TOO_LARGE: 413,
+  LIMIT: 429,
 };
 
 const FASTIFY_ERRORS: Record<string, [number, ApiErrorCode, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'INVALID_INPUT', 'the body is not valid JSON'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'INVALID_INPUT', 'the body is empty'],
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'the body is larger than the server accepts'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    'send application/json (application/octet-stream where a route takes bytes)',
+  ],
 };
 
 /** Sends an RFC 9457 problem document. */
@@ -73,6 +104,11 @@ export function sendProblem(
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof ApiError)
     return sendProblem(reply, request, error.status, error.code, error.message, error.extra);
+  const fileStatus = FileError.isInstance(error) ? STATUS_BY_FILE_CODE[error.agentCode] : undefined;
+  if (FileError.isInstance(error) && fileStatus !== undefined) {
+    const code = error.agentCode === 'INVALID' ? 'INVALID_INPUT' : error.agentCode;
+    return sendProblem(reply, request, fileStatus, code, error.message, { hint: error.hint });
+  }
   if (AxoError.isInstance(error)) {
     const status = STATUS_BY_AXO_CODE[error.code] ?? 500;
     if (status >= 500) request.log.warn({ err: error }, 'request failed');

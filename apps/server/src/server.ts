@@ -5,11 +5,11 @@ import { dirname, join } from 'node:path';
 import { ensurePodman } from '@axo/runtime';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { registerApi } from './api';
 import { type ServerConfig, type ServerConfigInput, serverConfigSchema } from './config';
 import { createMetrics } from './metrics';
 import { ApiError, handleError, sendProblem } from './problem';
-import { Router } from './route';
+import { createRouter, registerRoutes } from './routes/index';
+import { SessionTokens } from './session-tokens';
 import { SessionManager } from './sessions';
 import { type ResolvedToken, resolveToken, tokenMatches } from './token';
 import { PAGE_HTML } from './web/page';
@@ -35,6 +35,8 @@ export interface AxoServer {
   /** Stops accepting, closes WebSockets and terminals; removes sessions only if configured. */
   close(): Promise<void>;
 }
+
+const SHUTDOWN_GRACE_MS = 5_000;
 
 async function instanceId(config: ServerConfig): Promise<string> {
   if (config.instanceId) return config.instanceId;
@@ -91,10 +93,18 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
     error: (message: string, details?: object) => app.log.error(details ?? {}, message),
   };
   let sessions: SessionManager | undefined;
-  const metrics = createMetrics({ sessions: () => sessions?.size ?? 0, terminals: () => sessions?.terminalCount ?? 0 });
+  const metrics = createMetrics({
+    sessions: () => sessions?.size ?? 0,
+    terminals: () => sessions?.terminalCount ?? 0,
+    paused: () => sessions?.pausedCount ?? 0,
+    egress: () => sessions?.egressTotals(),
+  });
   sessions = new SessionManager(config, owner, metrics, log);
   const manager = sessions;
   const startup = await manager.init();
+  const sessionTokens = await SessionTokens.load(config.stateDir, {
+    createdAt: (id) => manager.list().find((s) => s.id === id)?.createdAt,
+  });
 
   await app.register(websocket, {
     options: {
@@ -121,7 +131,9 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
     if (PUBLIC.has(path)) return;
-    if (!tokenMatches(presentedToken(request.headers), token.token)) {
+    const presented = presentedToken(request.headers);
+    // A session token reaches its own session's routes only (else 403; 401 once dead).
+    if (!tokenMatches(presented, token.token) && !sessionTokens.authorize(presented, request)) {
       throw new ApiError(401, 'UNAUTHORIZED', 'a valid bearer token is required', {
         hint: 'Send "Authorization: Bearer <token>"; the token is in AXO_TOKEN or the server state directory.',
       });
@@ -138,10 +150,13 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
     );
   }
   app.get('/healthz', async () => ({ status: 'ok', version: VERSION }));
-  app.get('/metrics', async (_, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
+  app.get('/metrics', async (_, reply) => {
+    await manager.refreshEgressTotals();
+    return reply.type('text/plain; version=0.0.4').send(metrics.render());
+  });
 
-  const router = new Router(app);
-  registerApi(router, manager, metrics);
+  const router = createRouter(app);
+  registerRoutes(router, { sessions: manager, metrics, tokens: sessionTokens, config });
   registerTerminalSocket(app, manager);
   const openapi = router.openapi({ title: 'axo-server', version: VERSION });
   app.get('/openapi.json', async () => openapi);
@@ -157,7 +172,15 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
     close() {
       closing ??= (async () => {
         await manager.shutdown();
-        await app.close();
+        // A client that connected but never sent a request would hold close() until Node's
+        // headers timeout (about a minute); after a grace for answers in flight, cut them.
+        const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        force.unref();
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(force);
+        }
       })();
       return closing;
     },

@@ -6,14 +6,17 @@ import { readSessionRequest, type SessionRequest } from '@axo/devcontainer/fs';
 import { TerminalRegistry } from '@axo/pty';
 import {
   AxoError,
+  type EgressStats,
   type HardeningReport,
   listSessions,
+  pauseSupport,
   reapOrphans,
   removeSessions,
   type SandboxLogger,
   SessionSandbox,
 } from '@axo/runtime';
 import type { ServerConfig } from './config';
+import { capEgress, narrowNetwork } from './egress';
 import type { Metrics } from './metrics';
 import { ApiError } from './problem';
 
@@ -23,7 +26,9 @@ export interface CreateSessionRequest {
   readonly workdir: string;
   readonly image?: string;
   readonly ports: readonly number[];
-  readonly network?: 'bridge' | 'none';
+  readonly network?: 'bridge' | 'none' | 'allowlist';
+  /** With network `allowlist` (implied when given): where the session may connect. */
+  readonly egress?: readonly string[];
   readonly postCreate?: readonly string[];
   readonly devcontainer: boolean;
   readonly requireLimits?: boolean;
@@ -41,6 +46,8 @@ export interface ManagedSession {
   readonly terminals: TerminalRegistry;
   readonly createdAt: Date;
   lastUsedAt: Date;
+  /** Clients attached right now (terminal WebSockets, output streams): activity while > 0. */
+  attachedClients: number;
   readonly report: HardeningReport | undefined;
   readonly recovered: boolean;
   readonly devcontainer: { file: string | undefined; ignored: readonly IgnoredSetting[] } | undefined;
@@ -72,6 +79,10 @@ export class SessionManager {
     return this.#sessions.size;
   }
 
+  get pausedCount(): number {
+    return this.list().filter((s) => s.sandbox.paused).length;
+  }
+
   get terminalCount(): number {
     let n = 0;
     for (const s of this.#sessions.values()) n += s.terminals.list().filter((t) => t.alive).length;
@@ -96,7 +107,8 @@ export class SessionManager {
     await mkdir(join(this.config.stateDir, 'sessions'), { recursive: true, mode: 0o700 });
     const recovered: string[] = [];
     for (const c of await listSessions({ owner: this.owner })) {
-      if (c.state !== 'running') continue;
+      // A paused session is recovered as it is: paused, resumed on first use.
+      if (c.state !== 'running' && c.state !== 'paused') continue;
       const record = await readFile(this.#recordPath(c.sessionId), 'utf8')
         .then((t) => JSON.parse(t) as StoredRecord)
         .catch(() => undefined);
@@ -108,6 +120,7 @@ export class SessionManager {
         terminals: terminalsOf(sandbox),
         createdAt: new Date(record.createdAt),
         lastUsedAt: new Date(),
+        attachedClients: 0,
         report: record.report,
         recovered: true,
         devcontainer: record.devcontainer,
@@ -120,9 +133,9 @@ export class SessionManager {
     return { recovered, reaped: [...removed] };
   }
 
-  /** Starts the idle/lifetime reaper. */
+  /** Starts the idle/lifetime reaper (which also pauses idle sessions). */
   startReaper(): void {
-    this.#timer = setInterval(() => void this.expire(), this.config.reapIntervalMs);
+    this.#timer = setInterval(() => void this.expire().then(() => this.pauseIdle()), this.config.reapIntervalMs);
     this.#timer.unref();
   }
 
@@ -167,7 +180,6 @@ export class SessionManager {
     if (r.allowUntrustedImage && !p.allowUntrustedImage) deniedFlag('allowUntrustedImage');
     if (r.allowPostCreate && !p.allowPostCreate) deniedFlag('allowPostCreate');
     if (r.allowBuild && !p.allowBuild) deniedFlag('allowBuild');
-    if (r.network === 'bridge' && p.network === 'none') throw deny('this server gives sessions no network');
     if (r.requireLimits === false && p.requireResourceLimits) throw deny('this server requires resource limits');
     if (
       r.image !== undefined &&
@@ -191,7 +203,7 @@ export class SessionManager {
       allowUntrustedImage: Boolean(p.allowUntrustedImage && r.allowUntrustedImage),
       allowPostCreate: Boolean(p.allowPostCreate && r.allowPostCreate),
       allowBuild: Boolean(p.allowBuild && r.allowBuild),
-      network: r.network ?? p.network,
+      ...narrowNetwork(p, { network: r.network, egress: r.egress }),
       requireResourceLimits: p.requireResourceLimits || Boolean(r.requireLimits),
     };
   }
@@ -218,7 +230,10 @@ export class SessionManager {
       if (r.devcontainer) request = await readSessionRequest(workdir);
       // The runtime checks the image (and builds) before it removes the running container;
       // its terminals go with it only once the new one is being made.
-      if (replacing) await replacing.terminals.killAll();
+      if (replacing) {
+        await replacing.terminals.killAll();
+        await this.#retireEgress(replacing);
+      }
       const sandbox = await SessionSandbox.start({
         sessionId: id,
         owner: this.owner,
@@ -249,6 +264,7 @@ export class SessionManager {
         terminals: terminalsOf(sandbox),
         createdAt: now,
         lastUsedAt: now,
+        attachedClients: 0,
         report: sandbox.report,
         recovered: false,
         devcontainer: request && { file: request.file, ignored: request.notApplied },
@@ -270,16 +286,146 @@ export class SessionManager {
     }
   }
 
-  /** The session, marked as used; 404 when unknown. */
+  /**
+   * The session, marked as used; 404 when unknown. A paused session is resumed by the call
+   * that follows (the runtime does it on first contact); this only counts and logs it.
+   */
   use(id: string): ManagedSession {
     const s = this.#sessions.get(id);
     if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
     s.lastUsedAt = new Date();
+    if (s.sandbox.paused) {
+      this.log.info(`resuming session ${id}: it is being used`);
+      this.metrics.resumes.inc({ reason: 'use' });
+    }
     return s;
+  }
+
+  /** Pauses a session on request; 409 where this host cannot pause. */
+  async pause(id: string, reason: 'request' | 'idle' = 'request'): Promise<ManagedSession> {
+    const s = this.#sessions.get(id);
+    if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
+    if (s.sandbox.paused) return s;
+    try {
+      await s.sandbox.pause();
+    } catch (error) {
+      if (AxoError.isInstance(error) && error.code === 'UNSUPPORTED') {
+        throw new ApiError(409, 'PAUSE_UNSUPPORTED', error.message, { hint: error.hint });
+      }
+      throw error;
+    }
+    this.log.info(`paused session ${id} (${reason})`);
+    this.metrics.pauses.inc({ reason });
+    return s;
+  }
+
+  /** Resumes a session on request. */
+  async resume(id: string): Promise<ManagedSession> {
+    const s = this.#sessions.get(id);
+    if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
+    s.lastUsedAt = new Date();
+    if ((await s.sandbox.resume()) > 0 || !s.sandbox.paused) {
+      this.log.info(`resumed session ${id} (request)`);
+      this.metrics.resumes.inc({ reason: 'request' });
+    }
+    return s;
+  }
+
+  /**
+   * Pauses sessions idle for idlePauseMs. Idle means no call through this server and none
+   * straight to the agent (it reports its own idle time), no client attached to a terminal
+   * or an output stream, and — unless keepAwakeWithTasks — running tasks do not count.
+   */
+  async pauseIdle(now = Date.now()): Promise<string[]> {
+    const { idlePauseMs, keepAwakeWithTasks } = this.config;
+    if (idlePauseMs <= 0 || !pauseSupport().supported) return [];
+    const paused: string[] = [];
+    for (const s of this.list()) {
+      if (s.sandbox.paused || now - s.lastUsedAt.getTime() <= idlePauseMs) continue;
+      if (s.attachedClients > 0) continue;
+      const client = s.sandbox.agentClient;
+      if (client) {
+        const pong = await client.ping().catch(() => undefined);
+        if (!pong) continue;
+        // The agent counts calls that never came through this server (a CLI, say), and
+        // streams attached to it; this server's own terminal attachments are not activity.
+        const ownAttachments = s.terminals.list().filter((t) => t.alive).length;
+        const agentActive = pong.idleMs < idlePauseMs || pong.attached > ownAttachments;
+        if (agentActive) {
+          s.lastUsedAt = new Date(now - Math.min(pong.idleMs, idlePauseMs));
+          continue;
+        }
+      }
+      if (keepAwakeWithTasks && (await s.sandbox.listTasks()).some((t) => t.status === 'running')) continue;
+      await this.pause(s.id, 'idle').then(
+        () => paused.push(s.id),
+        (error: unknown) => this.log.warn(`could not pause idle session ${s.id}: ${(error as Error).message}`),
+      );
+    }
+    return paused;
   }
 
   list(): ManagedSession[] {
     return [...this.#sessions.values()];
+  }
+
+  /** A session's allowlist; 409 for a session with another network. */
+  async egress(id: string): Promise<readonly string[]> {
+    const policy = await this.use(id).sandbox.egressPolicy();
+    if (!policy) throw new ApiError(409, 'CONFLICT', `session ${id} does not run with an egress allowlist`);
+    return policy.entries;
+  }
+
+  /** Replaces a session's allowlist, within the server's policy (403 beyond it). */
+  async setEgress(id: string, entries: readonly string[]): Promise<readonly string[]> {
+    const s = this.use(id);
+    if (!(await s.sandbox.egressPolicy())) {
+      throw new ApiError(409, 'CONFLICT', `session ${id} does not run with an egress allowlist`, {
+        hint: 'Its network is decided when it is created: create it with network "allowlist".',
+      });
+    }
+    const list = capEgress(this.config.policy, entries);
+    const applied = await s.sandbox.setEgress(list);
+    this.log.info(`session ${id}: egress allowlist set to ${applied.join(', ') || 'nothing'}`);
+    return applied;
+  }
+
+  readonly #egressLive = new Map<string, EgressStats>();
+  readonly #egressRetired = { allow: 0, deny: 0, error: 0, in: 0, out: 0 };
+
+  /** Reads every session gateway's counters (before /metrics renders them). */
+  async refreshEgressTotals(): Promise<void> {
+    await Promise.all(
+      this.list().map(async (s) => {
+        const stats = await s.sandbox.egressStats().catch(() => undefined);
+        if (stats) this.#egressLive.set(s.id, stats);
+      }),
+    );
+  }
+
+  /** Egress counters over every session this server ran: removed sessions' last counts stay in. */
+  egressTotals(): { connections: Record<'allow' | 'deny' | 'error', number>; bytesIn: number; bytesOut: number } {
+    const t = { ...this.#egressRetired };
+    for (const st of this.#egressLive.values()) {
+      t.allow += st.connections.allow;
+      t.deny += st.connections.deny;
+      t.error += st.connections.error;
+      t.in += st.bytesIn;
+      t.out += st.bytesOut;
+    }
+    return { connections: { allow: t.allow, deny: t.deny, error: t.error }, bytesIn: t.in, bytesOut: t.out };
+  }
+
+  async #retireEgress(s: ManagedSession): Promise<void> {
+    const last = (await s.sandbox.egressStats().catch(() => undefined)) ?? this.#egressLive.get(s.id);
+    this.#egressLive.delete(s.id);
+    if (!last) return;
+    const r = this.#egressRetired;
+    r.allow += last.connections.allow;
+    r.deny += last.connections.deny;
+    r.error += last.connections.error;
+    r.in += last.bytesIn;
+    r.out += last.bytesOut;
   }
 
   /** Kills its terminals, removes its container and forgets it. */
@@ -287,6 +433,7 @@ export class SessionManager {
     const s = this.#sessions.get(id);
     if (!s) throw new ApiError(404, 'NOT_FOUND', `no session ${id}`);
     this.#sessions.delete(id);
+    await this.#retireEgress(s);
     await s.terminals.killAll();
     await s.sandbox.stop();
     await rm(this.#recordPath(id), { force: true });

@@ -36,6 +36,8 @@ export function registerTerminalSocket(app: FastifyInstance, sessions: SessionMa
         socket.close(4404, 'no such terminal');
         return;
       }
+      // A client attached to a terminal is activity: the session is not paused while it is.
+      session.attachedClients += 1;
       const output = terminal.onData((data) => send({ type: 'output', data }), { replay: true });
       const exit = terminal.onExit(({ exitCode }) => {
         send({ type: 'exit', exitCode });
@@ -43,6 +45,8 @@ export function registerTerminalSocket(app: FastifyInstance, sessions: SessionMa
       });
       socket.on('message', (raw, isBinary) => {
         session.lastUsedAt = new Date();
+        // Typing into a paused session's terminal wakes it.
+        if (session.sandbox.paused) void session.sandbox.resume().catch(() => undefined);
         if (isBinary) return send({ type: 'error', message: 'send JSON text messages' });
         let parsed: z.infer<typeof clientMessage>;
         try {
@@ -61,6 +65,8 @@ export function registerTerminalSocket(app: FastifyInstance, sessions: SessionMa
         }
       });
       socket.on('close', () => {
+        session.attachedClients -= 1;
+        session.lastUsedAt = new Date();
         output.dispose();
         exit.dispose();
       });

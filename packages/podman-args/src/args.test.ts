@@ -49,6 +49,42 @@ describe('buildRunArgs', () => {
     expect(args.join(' ')).not.toMatch(/3000|5173/);
   });
 
+  it('allowlist: no route out, the egress dirs mounted, the proxy in the environment', () => {
+    const args = buildRunArgs({
+      ...base,
+      network: 'allowlist',
+      ports: [3000],
+      env: { HTTP_PROXY: 'http://corp:8080' },
+      agent: { binary: '/bin/agent', runDir: '/run/axo/x' },
+    });
+    expect(hasPair(args, '--network', 'none')).toBe(true);
+    expect(args).not.toContain('--publish');
+    expect(hasPair(args, '--mount', 'type=bind,source=/run/axo/x/e/out,destination=/.axo/egress,ro=true')).toBe(true);
+    expect(hasPair(args, '--mount', 'type=bind,source=/run/axo/x/e/in,destination=/.axo/ingress')).toBe(true);
+    expect(args.join(' ')).not.toContain('/run/axo/x/gw');
+    // The proxy wins over a devcontainer's own proxy settings (which could not work here).
+    const env = args.filter((_, i) => args[i - 1] === '--env');
+    expect(env.lastIndexOf('HTTP_PROXY=http://127.0.0.1:3128')).toBeGreaterThan(
+      env.indexOf('HTTP_PROXY=http://corp:8080'),
+    );
+    for (const e of [
+      'HTTPS_PROXY=http://127.0.0.1:3128',
+      'https_proxy=http://127.0.0.1:3128',
+      'NO_PROXY=localhost,127.0.0.1,::1',
+      'NODE_USE_ENV_PROXY=1',
+    ]) {
+      expect(env).toContain(e);
+    }
+    expect(args.slice(-4)).toEqual([
+      '--egress-socket',
+      '/.axo/egress/gw.sock',
+      '--ingress-socket',
+      '/.axo/ingress/fwd.sock',
+    ]);
+    // Without the agent there is no proxy: still no route out.
+    expect(hasPair(buildRunArgs({ ...base, network: 'allowlist' }), '--network', 'none')).toBe(true);
+  });
+
   it('adds no limit flags when the spec carries no limits', () => {
     const args = buildRunArgs(base);
     for (const flag of ['--memory', '--cpus', '--pids-limit']) expect(args).not.toContain(flag);

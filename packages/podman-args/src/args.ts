@@ -1,4 +1,5 @@
-import { AGENT_PATHS, LABELS } from './constants';
+import { AGENT_PATHS, EGRESS_PATHS, LABELS } from './constants';
+import { EGRESS_PROXY_ENV } from './egress';
 import { InvalidInputError, parseInput } from './errors';
 import { containerName } from './names';
 import {
@@ -73,6 +74,16 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
       '--entrypoint',
       AGENT_PATHS.binary,
     );
+    if (s.network === 'allowlist') {
+      // The gateway's socket dir read-only (nothing in the session can replace the socket);
+      // the agent's own ingress dir writable.
+      args.push(
+        '--mount',
+        bindMount(`${s.agent.runDir}/${EGRESS_PATHS.hostOut}`, EGRESS_PATHS.out, true),
+        '--mount',
+        bindMount(`${s.agent.runDir}/${EGRESS_PATHS.hostIn}`, EGRESS_PATHS.in),
+      );
+    }
   } else {
     args.push('--init');
   }
@@ -84,7 +95,8 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
   args.push('--sysctl', 'net.ipv4.ip_unprivileged_port_start=0');
   if (s.readOnlyRoot) args.push('--read-only', '--read-only-tmpfs=true');
   if (s.nproc !== undefined) args.push('--ulimit', `nproc=${s.nproc}:${s.nproc}`);
-  if (s.network === 'none') {
+  if (s.network === 'none' || s.network === 'allowlist') {
+    // allowlist: no route out at all; the agent's proxy on 127.0.0.1:3128 is the only way.
     args.push('--network', 'none');
   } else {
     for (const port of s.ports) args.push('--publish', publishArg(s.publishHost, port));
@@ -93,6 +105,9 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
     args.push('--memory', s.limits.memory, '--cpus', String(s.limits.cpus), '--pids-limit', String(s.limits.pids));
   }
   for (const [key, value] of Object.entries(s.env)) args.push('--env', `${key}=${value}`);
+  if (s.network === 'allowlist') {
+    for (const [key, value] of Object.entries(EGRESS_PROXY_ENV)) args.push('--env', `${key}=${value}`);
+  }
   args.push(s.image);
   if (s.agent) {
     args.push(
@@ -109,6 +124,9 @@ export function buildRunArgs(spec: RunSpecInput): string[] {
       cwd,
     );
     if (s.agent.user !== undefined) args.push('--user', s.agent.user);
+    if (s.network === 'allowlist') {
+      args.push('--egress-socket', EGRESS_PATHS.socket, '--ingress-socket', EGRESS_PATHS.ingressSocket);
+    }
   } else {
     args.push('sleep', 'infinity');
   }

@@ -15,7 +15,12 @@ export type AxoErrorCode =
   | 'PTY_UNAVAILABLE'
   | 'AGENT_UNAVAILABLE'
   | 'AGENT_FAILED'
-  | 'SESSION_ENDED';
+  | 'SESSION_ENDED'
+  | 'PERMISSION_DENIED'
+  | 'NO_SPACE'
+  | 'TOO_LARGE'
+  | 'LIMIT'
+  | 'UNSUPPORTED';
 
 export interface AxoErrorOptions {
   /** The underlying error, kept as `cause`. */

@@ -15,12 +15,28 @@ export {
   DEFAULT_IMAGE,
   DEFAULT_LIMITS,
   DEFAULT_OWNER,
+  EGRESS_PATHS,
+  GATEWAY_PREFIX,
   LABELS,
   MAX_ID_LENGTH,
   NAME_PREFIX,
 } from './constants';
+export type { EgressEntry, EgressEntryKind } from './egress';
+export {
+  DEFAULT_EGRESS_PORTS,
+  EGRESS_PROXY_ENV,
+  EGRESS_PROXY_URL,
+  egressCovers,
+  egressEntrySchema,
+  egressListSchema,
+  egressReachesProtected,
+  PROTECTED_EGRESS_PREFIXES,
+  parseEgressEntry,
+} from './egress';
 export type { AxoErrorCode, AxoErrorOptions } from './errors';
 export { AxoError, InvalidInputError, parseInput } from './errors';
+export type { GatewayContainer, GatewaySpecInput } from './gateway';
+export { buildGatewayRunArgs, gatewayName, gatewaySpecSchema, parseGatewayContainers } from './gateway';
 export type { ResolvedImage } from './image';
 export { resolveImage } from './image';
 export type { InspectFacts } from './inspect';
@@ -47,6 +63,7 @@ export {
   execArgsOptionsSchema,
   hostIpSchema,
   imageRefSchema,
+  networkSchema,
   ownerIdSchema,
   portSchema,
   resourceLimitsSchema,

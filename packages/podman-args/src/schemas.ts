@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { capabilitySchema, DEFAULT_CAPABILITIES } from './capabilities';
 import { DEFAULT_IMAGE, DEFAULT_LIMITS, DEFAULT_OWNER, MAX_ID_LENGTH } from './constants';
+import { egressListSchema } from './egress';
+
+/**
+ * A session's network: `bridge` (podman's bridge, loopback-published ports), `none` (no
+ * network), or `allowlist` (no route out; an HTTP(S) proxy through a per-session gateway
+ * that allows only the `egress` entries).
+ */
+export const networkSchema = z.enum(['bridge', 'none', 'allowlist']);
 
 const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ID_RULE = 'may use only ASCII letters, digits, "_", "." and "-", starting with a letter or digit';
@@ -108,8 +116,16 @@ export const sandboxPolicySchema = z.strictObject({
   allowBuild: z.boolean().default(false),
   /** Use images other than `defaultImage` and `trustedImages`. @default false */
   allowUntrustedImage: z.boolean().default(false),
-  /** `bridge` (with loopback-published ports) or `none` (no network, no ports). @default 'bridge' */
-  network: z.enum(['bridge', 'none']).default('bridge'),
+  /**
+   * `bridge` (with loopback-published ports), `none` (no network, no ports) or `allowlist`
+   * (only `egress`, through the session's gateway; ports forwarded by it). @default 'bridge'
+   */
+  network: networkSchema.default('bridge'),
+  /**
+   * With `allowlist`: where the session may connect (`deb.debian.org`, `*.example.com:443`,
+   * `10.0.0.0/8:5432`, `[2001:db8::1]:5432`; no port = 80 and 443). Deny by default. @default []
+   */
+  egress: egressListSchema.default([]),
   /** Fail instead of starting uncapped when the host cannot apply limits. @default false */
   requireResourceLimits: z.boolean().default(false),
   /** Limits to apply, or `false` for none. @default DEFAULT_LIMITS */
@@ -165,8 +181,8 @@ export const runSpecSchema = z.strictObject({
     .transform((ports) => [...new Set(ports)]),
   /** Host address ports bind to. @default '127.0.0.1' */
   publishHost: hostIpSchema.default('127.0.0.1'),
-  /** @default 'bridge' */
-  network: z.enum(['bridge', 'none']).default('bridge'),
+  /** `allowlist` runs with `--network none` plus the agent's proxy (see EGRESS_PATHS). @default 'bridge' */
+  network: networkSchema.default('bridge'),
   /** Limits to apply; omitted means none. */
   limits: resourceLimitsSchema.optional(),
   /** Environment for the container. @default {} */

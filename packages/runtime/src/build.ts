@@ -90,9 +90,12 @@ export async function buildSessionImage(
     '--cap-drop=ALL',
     ...policy.capabilities.flatMap((c) => ['--cap-add', c]),
   ];
-  if (policy.network === 'none') {
+  if (policy.network !== 'bridge') {
+    // An allowlist cannot be applied to a build (it has no agent and no gateway): offline.
     args.push('--network', 'none');
-    applied.push('network none (ADD URLs and RUN fetches fail)');
+    applied.push(
+      `network none${policy.network === 'allowlist' ? ' (the session allowlists egress; builds run offline)' : ''} (ADD URLs and RUN fetches fail)`,
+    );
   } else applied.push('network bridge');
   if (policy.limits !== false) {
     args.push(
@@ -122,7 +125,7 @@ export async function buildSessionImage(
     image,
     dockerfile,
     context,
-    network: policy.network,
+    network: policy.network === 'bridge' ? 'bridge' : 'none',
     durationMs: Math.round(performance.now() - started),
     applied,
     notApplied,

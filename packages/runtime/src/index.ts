@@ -5,15 +5,43 @@ export { AgentClient, AgentProcess } from './agent/client';
 export type { AgentEndpoint } from './agent/connection';
 export type { AgentStatus } from './agent/endpoint';
 export { endpointFor, endpointForSync } from './agent/endpoint';
+export type { AgentFileErrorCode } from './agent/file-error';
+export { FileError } from './agent/file-error';
+export type { FileWatch } from './agent/file-watch';
+export type { FileList } from './agent/files-client';
 export { agentRunRoot, sessionRunDir } from './agent/paths';
-export type { AgentSignal, ProcInfo } from './agent/protocol';
+export { isPaused, pauseSupport } from './agent/pause';
+export type { AgentSignal, FileEntry, FileEvent, FileEventOp, FileType, ProcInfo } from './agent/protocol';
 export type { BuildReport, BuildRequest } from './build';
 export { buildRequestSchema } from './build';
+export type { EgressLogOptions, EgressRecord, EgressStats } from './egress';
+export { egressLogOptionsSchema } from './egress';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
 export { INSTALL_HINT, PodmanError } from './errors';
 export type { ExecOptions, ExecResult, SpawnOptions } from './exec';
 export { execOptionsSchema, spawnOptionsSchema } from './exec';
+export type {
+  FileListOptions,
+  FileMkdirOptions,
+  FileReadFileOptions,
+  FileReadOptions,
+  FileRemoveOptions,
+  FileStatOptions,
+  FileUserOptions,
+  FileWatchOptions,
+  FileWriteOptions,
+} from './files/options';
+export {
+  fileListOptionsSchema,
+  fileMkdirOptionsSchema,
+  fileReadOptionsSchema,
+  fileRemoveOptionsSchema,
+  fileStatOptionsSchema,
+  fileWatchOptionsSchema,
+  fileWriteOptionsSchema,
+} from './files/options';
+export { SandboxFiles } from './files/sandbox-files';
 export type { InForce } from './in-force';
 export type { LifecycleCommand, LifecycleCommands, LifecycleOutcome, LifecycleStage } from './lifecycle';
 export { LIFECYCLE_STAGES, lifecycleSchema } from './lifecycle';

@@ -52,7 +52,8 @@ type Exec = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResu
 export interface ProvisionOptions {
   readonly tools: readonly string[];
   readonly timeoutMs: number;
-  readonly network: 'bridge' | 'none';
+  /** `allowlist` sessions install through their proxy (which must allow the package archive). */
+  readonly network: 'bridge' | 'none' | 'allowlist';
   readonly logger: SandboxLogger;
 }
 

@@ -1,6 +1,12 @@
 import { buildRmArgs, parseInput } from '@axo/podman-args';
 import { assertOk, createPodman } from './podman';
-import { queryContainers, removeRunDirs, type SessionsOptions, sessionsOptionsSchema } from './sessions';
+import {
+  queryOwned,
+  removeGatewayRunDirs,
+  removeRunDirs,
+  type SessionsOptions,
+  sessionsOptionsSchema,
+} from './sessions';
 
 export interface ReapResult {
   /** Container names removed. */
@@ -11,18 +17,29 @@ export interface ReapResult {
 
 const BATCH = 64;
 
+/** A gateway whose session container does not exist is an orphan once it is this old (a start makes the gateway first). */
+const LONE_GATEWAY_GRACE_S = 120;
+
 /**
- * Removes this owner's session containers whose session id is not in `knownIds`. Only
- * containers carrying our labels (and named exactly for their session) are considered;
- * podman removes each batch in parallel.
+ * Removes this owner's session containers whose session id is not in `knownIds`, with
+ * their egress gateways (and gateways whose session container is gone). Only containers
+ * carrying our labels (and named exactly for their session) are considered; podman
+ * removes each batch in parallel.
  */
 export async function reapOrphans(knownIds: Iterable<string>, options: SessionsOptions = {}): Promise<ReapResult> {
   const o = parseInput(sessionsOptionsSchema, options, 'reap options');
   const podman = createPodman(o.podman);
   const known = new Set(knownIds);
-  const ours = await queryContainers(podman, o.owner);
+  const { sessions: ours, gateways } = await queryOwned(podman, o.owner);
   const orphanContainers = ours.filter((c) => !known.has(c.sessionId));
-  const orphans = orphanContainers.map((c) => c.name);
+  const withSession = new Set(ours.map((c) => c.sessionId));
+  const now = Date.now() / 1000;
+  // A gateway goes with its orphaned session; one without a session container only once it
+  // is past the grace (a session being started right now has its gateway first).
+  const orphanGateways = gateways.filter((g) =>
+    withSession.has(g.sessionId) ? !known.has(g.sessionId) : now - (g.createdAt ?? now) > LONE_GATEWAY_GRACE_S,
+  );
+  const orphans = [...orphanContainers.map((c) => c.name), ...orphanGateways.map((g) => g.name)];
   const batches: string[][] = [];
   for (let i = 0; i < orphans.length; i += BATCH) batches.push(orphans.slice(i, i + BATCH));
   await Promise.all(
@@ -32,5 +49,6 @@ export async function reapOrphans(knownIds: Iterable<string>, options: SessionsO
     }),
   );
   await removeRunDirs(orphanContainers);
+  await removeGatewayRunDirs(orphanGateways.filter((g) => !withSession.has(g.sessionId)).map((g) => g.sessionId));
   return { removed: orphans, kept: ours.filter((c) => known.has(c.sessionId)).map((c) => c.name) };
 }

@@ -56,6 +56,11 @@ export interface HardeningReport {
   /** Every lifecycle command of this start (onCreate … postAttach) and how it went. */
   readonly lifecycle: readonly LifecycleOutcome[];
   readonly provisioning: ProvisionReport;
+  /**
+   * An `allowlist` session's egress: the entries in force at start and its gateway container
+   * (change them with `setEgress`; see `egressLog`).
+   */
+  readonly egress?: { readonly entries: readonly string[]; readonly gateway: string };
   /** The image build the repository asked for, when it was done. */
   readonly build?: BuildReport;
   /** Every warning raised while starting, in order. */

@@ -26,10 +26,25 @@ import {
 import { z } from 'zod';
 import { AgentClient } from './agent/client';
 import { type AgentStatus, endpointFor, isOurRunDir, waitForAgent } from './agent/endpoint';
-import { prepareRunDir, removeRunDir } from './agent/paths';
+import { prepareRunDir, removeRunDir, sessionRunDir } from './agent/paths';
+import { isPaused, type PodmanRun, pauseSession, pauseSupport, resumeIfPaused } from './agent/pause';
 import { spawnViaAgent } from './backends/agent';
 import { spawnViaPodman } from './backends/podman-exec';
 import { type BuildReport, buildRequestSchema, buildSessionImage } from './build';
+import {
+  type EgressLogOptions,
+  type EgressRecord,
+  type EgressStats,
+  gatewayName,
+  parseEgressList,
+  readEgressLog,
+  readEgressPolicy,
+  readEgressStats,
+  waitEgressApplied,
+  writeEgressPolicy,
+} from './egress';
+import { type GatewayReady, prepareEgressDirs, startGateway } from './egress-gateway';
+import { ensureGatewayOnReattach } from './egress-reattach';
 import {
   collect,
   type ExecOptions,
@@ -39,6 +54,7 @@ import {
   spawnOptionsSchema,
   toSpawnSpec,
 } from './exec';
+import { SandboxFiles } from './files/sandbox-files';
 import { assessHardening } from './hardening';
 import { readInForce } from './in-force';
 import { withKeyedLock } from './keyed-lock';
@@ -187,6 +203,7 @@ export class SessionSandbox {
   #runDir: string | undefined;
   #stopped: Promise<void> | undefined;
   #report: HardeningReport | undefined;
+  #files: { readonly client: AgentClient; readonly files: SandboxFiles } | undefined;
 
   private constructor(podman: Podman, c: { sessionId: string; owner: string; root: string; cwd?: string }) {
     this.#podman = podman;
@@ -228,6 +245,11 @@ export class SessionSandbox {
       return { status: 'unavailable', reason };
     }
     const client = new AgentClient(endpoint);
+    // A paused session is not woken just to be looked at: the first real call resumes it.
+    if (isPaused(endpoint.runDir)) {
+      this.#agentBackend(client, 'unknown (paused)', endpoint.runDir);
+      return { status: 'running', version: 'unknown (paused)' };
+    }
     try {
       const pong = await client.ping();
       this.#agentBackend(client, pong.agent, endpoint.runDir);
@@ -310,7 +332,7 @@ export class SessionSandbox {
     const o = parseInput(attachOptionsSchema, options, 'attach options');
     const podman = createPodman(o.podman);
     const found = await findSession(podman, o.sessionId, o.owner);
-    if (found?.state !== 'running') {
+    if (found?.state !== 'running' && found?.state !== 'paused') {
       throw new AxoError(
         'NOT_FOUND',
         `no running session ${o.sessionId} of owner ${o.owner}${found ? ` (its container is ${found.state})` : ''}`,
@@ -333,9 +355,12 @@ export class SessionSandbox {
     return toSpawnSpec(argv, o, stdin, { cwd: this.cwd, user: undefined });
   }
 
-  #spawn(spec: SpawnSpec): Promise<ExecProcess> {
+  async #spawn(spec: SpawnSpec): Promise<ExecProcess> {
     const b = this.#backend;
-    return b.via === 'agent' ? spawnViaAgent(b.client, spec) : spawnViaPodman(this.#podman, this.container, spec);
+    if (b.via === 'agent') return spawnViaAgent(b.client, spec);
+    // The agent client resumes a paused session itself; the podman path does it here.
+    await this.resume();
+    return spawnViaPodman(this.#podman, this.container, spec);
   }
 
   /**
@@ -405,10 +430,102 @@ export class SessionSandbox {
     return AgentTerminal.spawn(b.client, { cwd: this.cwd }, options);
   }
 
+  /**
+   * The session's files, through its agent: stat, list, mkdir, remove, move, symlink,
+   * streamed read and atomic write, and watches, each acting as the session's user. Throws
+   * AGENT_UNAVAILABLE for a session without the agent: there is no weaker fallback.
+   */
+  get files(): SandboxFiles {
+    const b = this.#backend;
+    if (b.via !== 'agent') {
+      const why = `session ${this.sessionId} has no agent, so no file operations: ${b.reason}`;
+      throw new AxoError('AGENT_UNAVAILABLE', why, {
+        hint: 'Recreate the session with its agent (without `agent: false`; `axo up --replace`). podman cp is no substitute: it acts as root and follows links the container controls.',
+      });
+    }
+    if (this.#files?.client !== b.client) this.#files = { client: b.client, files: new SandboxFiles(b.client) };
+    return this.#files.files;
+  }
+
+  /** Whether the session is paused (one stat of its marker; no podman call). */
+  get paused(): boolean {
+    return isPaused(sessionRunDir(this.sessionId));
+  }
+
+  /**
+   * Freezes the session (cgroup freezer): its processes keep their memory and state and use
+   * no CPU until `resume()` — or until any call on the session, from any axo process,
+   * resumes it. Throws UNSUPPORTED where this host cannot pause (rootless on cgroup v1).
+   */
+  async pause(): Promise<void> {
+    const support = pauseSupport();
+    if (!support.supported) {
+      throw new AxoError('UNSUPPORTED', `cannot pause session ${this.sessionId}: ${support.reason}`, {
+        hint: 'Pausing needs root podman, or rootless podman on cgroup v2.',
+      });
+    }
+    await pauseSession(sessionRunDir(this.sessionId), this.container, this.#podmanRun);
+  }
+
+  /** Thaws the session; resolves with how long it was paused (0 when it was not). */
+  resume(): Promise<number> {
+    return resumeIfPaused(sessionRunDir(this.sessionId), this.container, this.#podmanRun);
+  }
+
+  /** podman for the pause marker's helpers, through this sandbox's seam. */
+  readonly #podmanRun: PodmanRun = async (args) => {
+    const r = await this.#podman.run(args, { timeoutMs: 60_000 });
+    return { exitCode: r.exitCode, stderr: r.stderr };
+  };
+
+  /**
+   * The session's egress allowlist (its `allowlist` network), as the gateway has it; undefined
+   * for a session with another network. No podman call.
+   */
+  async egressPolicy(): Promise<{ readonly entries: readonly string[] } | undefined> {
+    const policy = await readEgressPolicy(sessionRunDir(this.sessionId));
+    return policy && { entries: policy.entries };
+  }
+
+  /**
+   * Replaces the session's allowlist while it runs. It applies to new connections as soon as
+   * this resolves, and open tunnels the new list no longer allows are closed. Entries are
+   * validated and spelled canonically; returns the list now in force. Throws CONFLICT for a
+   * session without an allowlist (its network is decided when it is created).
+   */
+  async setEgress(entries: readonly string[], options: { readonly timeoutMs?: number } = {}): Promise<string[]> {
+    const list = parseEgressList(entries);
+    const runDir = sessionRunDir(this.sessionId);
+    if (!(await readEgressPolicy(runDir))) {
+      throw new AxoError('CONFLICT', `session ${this.sessionId} does not run with an egress allowlist`, {
+        hint: 'Create it with network "allowlist" (axo up --network allowlist, or --allow-host …).',
+      });
+    }
+    const generation = await writeEgressPolicy(runDir, list);
+    await waitEgressApplied(runDir, generation, options.timeoutMs);
+    return list;
+  }
+
+  /**
+   * The egress audit trail: every connection the session asked for, allowed or denied,
+   * oldest first. Kept outside everything the session can reach (bounded: about 8 MiB).
+   */
+  egressLog(options: EgressLogOptions = {}): Promise<EgressRecord[]> {
+    return readEgressLog(sessionRunDir(this.sessionId), options);
+  }
+
+  /** The gateway's counters (connections by decision, bytes), or undefined without one. */
+  egressStats(): Promise<EgressStats | undefined> {
+    return readEgressStats(sessionRunDir(this.sessionId));
+  }
+
   /** Removes the container (in well under a second). Calling it again is a no-op. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      const result = await this.#podman.run(buildRmArgs([this.container]), { timeoutMs: 30_000 });
+      // The session's egress gateway, when it has one, goes with it (--ignore: most have none).
+      const result = await this.#podman.run(buildRmArgs([this.container, gatewayName(this.sessionId)]), {
+        timeoutMs: 30_000,
+      });
       this.#backend.tasks.abandonAll();
       assertOk(result, 'PODMAN_FAILED', `cannot remove ${this.container}`);
       if (this.#runDir) await removeRunDir(this.#runDir);
@@ -434,11 +551,13 @@ export class SessionSandbox {
     }
     o.logger.info(`reattached to running session container ${sandbox.container}`);
     await sandbox.#connectAgent(existing.agentRunDir);
+    const running = await ensureGatewayOnReattach(sandbox.#podman, sandbox.sessionId, o.policy);
     // The container was made earlier, perhaps under another policy: report what holds now.
     const inForce = await readInForce(sandbox.#podman, sandbox.container);
     const hardening = assessHardening(inForce, { policy: o.policy, portsDropped: [] });
     const provisioning = await provisionIn(sandbox, o);
     const warnings = provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [];
+    warnings.unshift(...running.warnings);
     if (image.requested !== undefined && image.image !== existing.image) {
       warnings.push(
         `the running session uses ${existing.image}, not ${image.image}: it was reused as it is (replace it to change the image)`,
@@ -451,10 +570,19 @@ export class SessionSandbox {
     return {
       ...commonReport(sandbox, o.policy),
       ...hardening,
+      // An allowlisted session is reported as it runs, whatever this start asked for.
+      ...(running.egress && {
+        network: 'allowlist' as const,
+        egress: { entries: running.egress.entries, gateway: running.egress.gateway },
+      }),
       inForce,
       reattached: true,
       image: { requested: image.requested, used: existing.image },
-      ports: { requested: o.ports, published: inForce.ports, dropped: [] },
+      ports: {
+        requested: o.ports,
+        published: running.egress?.ready?.published ?? inForce.ports,
+        dropped: [],
+      },
       postCreate: [],
       lifecycle,
       provisioning,
@@ -489,7 +617,8 @@ export class SessionSandbox {
     // proves the image is there (or pulls it) before anything running is touched.
     const user = o.user ?? (await imageUser(podman, image.image, o.startTimeoutMs));
     if (existing) {
-      const removed = await podman.run(buildRmArgs([existing.name]), { timeoutMs: 30_000 });
+      // With its egress gateway, when it had one (--ignore: most have none).
+      const removed = await podman.run(buildRmArgs([existing.name, gatewayName(o.sessionId)]), { timeoutMs: 30_000 });
       assertOk(removed, 'PODMAN_FAILED', `cannot remove the earlier container of session ${o.sessionId}`);
       replaced.done = true;
     }
@@ -512,7 +641,7 @@ export class SessionSandbox {
       createContainer({
         podman,
         spec: agent ? { ...spec, agent: { ...agent, ...(user !== undefined && { user }) } } : spec,
-        ports: policy.network === 'none' ? [] : o.ports,
+        ports: policy.network === 'bridge' ? o.ports : [],
         policy,
         timeoutMs: o.startTimeoutMs,
         logger: o.logger,
@@ -522,6 +651,7 @@ export class SessionSandbox {
 
     let created: CreatedContainer | undefined;
     let agentReason = 'turned off (agent: false)';
+    let gateway: GatewayReady | undefined;
     if (o.agent) {
       let binary: string | undefined;
       try {
@@ -531,9 +661,30 @@ export class SessionSandbox {
       }
       if (binary) {
         const run = await prepareRunDir(o.sessionId);
+        // allowlist: the gateway starts beside the session (in parallel) with the policy in place.
+        let gatewayStart: Promise<GatewayReady> | undefined;
+        const removeGateway = () =>
+          podman.run(buildRmArgs([gatewayName(o.sessionId)], { graceSeconds: 0 }), { timeoutMs: 30_000 });
         try {
+          if (policy.network === 'allowlist') {
+            await prepareEgressDirs(run.dir);
+            await writeEgressPolicy(run.dir, policy.egress);
+            gatewayStart = startGateway(podman, {
+              sessionId: o.sessionId,
+              owner: o.owner,
+              runDir: run.dir,
+              binary,
+              image: image.image,
+              ports: o.ports,
+              publishHost: o.publishHost,
+              limits: policy.limits !== false && cgroupLimitsPossible(),
+              timeoutMs: o.startTimeoutMs,
+            });
+            gatewayStart.catch(() => undefined);
+          }
           created = await create({ binary, runDir: run.dir });
         } catch (error) {
+          if (gatewayStart) await gatewayStart.then(removeGateway, removeGateway);
           await removeRunDir(run.dir);
           throw error;
         }
@@ -546,7 +697,14 @@ export class SessionSandbox {
         });
         if (status.status === 'running') {
           sandbox.#agentBackend(client, status.version, run.dir);
+          if (gatewayStart) {
+            gateway = await gatewayStart.catch(async (error: unknown) => {
+              await sandbox.stop().catch(() => undefined);
+              throw error;
+            });
+          }
         } else {
+          if (gatewayStart) await gatewayStart.then(removeGateway, removeGateway);
           agentReason = status.reason;
           warn(`the agent could not run in this session (${status.reason}); commands use podman exec`);
           await podman.run(buildRmArgs([sandbox.container], { graceSeconds: 0 }), { timeoutMs: 30_000 });
@@ -558,14 +716,20 @@ export class SessionSandbox {
     if (!created) {
       created = await create();
       sandbox.#backend = sandbox.#podmanBackend(agentReason);
+      if (policy.network === 'allowlist') {
+        warn(
+          `the egress allowlist needs the agent (its proxy), which is ${agentReason}: this session has no network at all`,
+        );
+      }
     }
     warnings.push(...created.warnings);
 
     const requestedPorts = [...new Set(o.ports)];
     const portsDropped = [
-      ...(policy.network === 'none'
+      ...(policy.network === 'none' || (policy.network === 'allowlist' && !gateway)
         ? requestedPorts.map((port) => ({ port, reason: 'the session has no network' }))
         : []),
+      ...(gateway?.failed ?? []).map((f) => ({ port: f.port, reason: `the gateway cannot listen: ${f.reason}` })),
       ...created.dropped,
     ];
     const inForce = await readInForce(podman, sandbox.container);
@@ -616,12 +780,14 @@ export class SessionSandbox {
       image: { requested: image.requested, used: image.image, ...(image.warning && { refusedReason: image.warning }) },
       ports: {
         requested: requestedPorts,
-        published: inForce.ports,
+        // allowlist: forwarded by the gateway to the session's loopback (podman publishes none).
+        published: gateway ? gateway.published : inForce.ports,
         dropped: portsDropped,
       },
       postCreate: postCreateOf(lifecycle),
       lifecycle,
       provisioning,
+      ...(gateway && { egress: { entries: policy.egress, gateway: gatewayName(o.sessionId) } }),
       warnings,
     };
   }

@@ -3,15 +3,18 @@ import {
   buildRmArgs,
   containerName,
   DEFAULT_OWNER,
+  type GatewayContainer,
+  gatewayName,
   type ManagedContainer,
   ownerIdSchema,
+  parseGatewayContainers,
   parseInput,
   parseManagedContainers,
   sessionIdSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { isOurRunDir } from './agent/endpoint';
-import { removeRunDir } from './agent/paths';
+import { removeRunDir, sessionRunDir } from './agent/paths';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 
 export const sessionsOptionsSchema = z.strictObject({
@@ -24,9 +27,21 @@ export type SessionsOptions = z.input<typeof sessionsOptionsSchema>;
 
 /** The one query for our containers: by label, owner (and session), exact names only. */
 export async function queryContainers(podman: Podman, owner: string, sessionId?: string): Promise<ManagedContainer[]> {
+  return (await queryOwned(podman, owner, sessionId)).sessions;
+}
+
+/** Sessions and their egress gateways, from one `podman ps`. */
+export async function queryOwned(
+  podman: Podman,
+  owner: string,
+  sessionId?: string,
+): Promise<{ sessions: ManagedContainer[]; gateways: GatewayContainer[] }> {
   const result = await podman.run(buildPsArgs({ owner, sessionId }), { timeoutMs: 60_000 });
   assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
-  return parseManagedContainers(result.stdout).filter((c) => c.owner === owner);
+  return {
+    sessions: parseManagedContainers(result.stdout).filter((c) => c.owner === owner),
+    gateways: parseGatewayContainers(result.stdout).filter((g) => g.owner === owner),
+  };
 }
 
 /** Every session container of an owner, whatever its state, newest first. */
@@ -44,12 +59,20 @@ export async function removeSessions(sessionIds: readonly string[], options: Ses
   const ids = sessionIds.map((id) => parseInput(sessionIdSchema, id, 'session id'));
   const o = parseInput(sessionsOptionsSchema, options, 'session options');
   const podman = createPodman(o.podman);
-  const existing = new Map((await queryContainers(podman, o.owner)).map((c) => [c.sessionId, c]));
-  const targets = ids.filter((id) => existing.has(id));
+  const owned = await queryOwned(podman, o.owner);
+  const existing = new Map(owned.sessions.map((c) => [c.sessionId, c]));
+  const withGateway = new Set(owned.gateways.map((g) => g.sessionId));
+  const targets = ids.filter((id) => existing.has(id) || withGateway.has(id));
   if (targets.length === 0) return [];
-  const result = await podman.run(buildRmArgs(targets.map(containerName)), { timeoutMs: 120_000 });
+  // Each session with its egress gateway, when it has one.
+  const names = targets.flatMap((id) => [
+    ...(existing.has(id) ? [containerName(id)] : []),
+    ...(withGateway.has(id) ? [gatewayName(id)] : []),
+  ]);
+  const result = await podman.run(buildRmArgs(names), { timeoutMs: 120_000 });
   assertOk(result, 'PODMAN_FAILED', `cannot remove ${targets.join(', ')}`);
-  await removeRunDirs(targets.map((id) => existing.get(id) as ManagedContainer));
+  await removeRunDirs(targets.flatMap((id) => existing.get(id) ?? []));
+  await removeGatewayRunDirs(targets.filter((id) => !existing.has(id)));
   return targets;
 }
 
@@ -58,4 +81,9 @@ export async function removeRunDirs(containers: readonly ManagedContainer[]): Pr
   await Promise.all(
     containers.filter((c) => isOurRunDir(c.sessionId, c.agentRunDir)).map((c) => removeRunDir(c.agentRunDir as string)),
   );
+}
+
+/** Removes the run dirs of sessions whose gateway outlived their container (derived from the id alone). */
+export async function removeGatewayRunDirs(sessionIds: readonly string[]): Promise<void> {
+  await Promise.all(sessionIds.map((id) => removeRunDir(sessionRunDir(id))));
 }

@@ -1,4 +1,5 @@
 import { readSessionRequest } from '@axo/devcontainer/fs';
+import { InvalidInputError, parseEgressEntry } from '@axo/podman-args';
 import { type HardeningReport, SessionSandbox } from '@axo/runtime';
 import { loadSettings } from '../config';
 import { realDirectory, sessionIdFor } from '../session';
@@ -8,7 +9,9 @@ export interface UpOptions {
   readonly id?: string;
   readonly image?: string;
   readonly port: readonly number[];
-  readonly network?: 'bridge' | 'none';
+  readonly network?: 'bridge' | 'none' | 'allowlist';
+  readonly allowHost?: readonly string[];
+  readonly allowCidr?: readonly string[];
   readonly allowPostCreate?: boolean;
   readonly allowUntrustedImage?: boolean;
   readonly requireLimits?: boolean;
@@ -32,6 +35,7 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
   const settings = await loadSettings({
     image: o.image,
     network: o.network,
+    egress: egressFlags(o.allowHost ?? [], o.allowCidr ?? []),
     allowPostCreate: o.allowPostCreate,
     allowUntrustedImage: o.allowUntrustedImage,
     allowBuild: o.allowBuild,
@@ -111,7 +115,16 @@ export function describeReport(
       ? `${r.image.used} ${warn(`(asked for ${r.image.requested}: refused, not trusted)`)}`
       : r.image.used,
   );
-  row('network', r.network === 'none' ? 'none (no network, no ports)' : 'bridge');
+  row(
+    'network',
+    r.network === 'none'
+      ? 'none (no network, no ports)'
+      : r.network === 'allowlist'
+        ? r.egress
+          ? `allowlist: ${r.egress.entries.join(', ') || warn('nothing (every connection is refused)')} (through ${r.egress.gateway}; \`axo net log ${r.sessionId}\`)`
+          : warn('allowlist, but without its gateway: no network at all')
+        : 'bridge',
+  );
   const published = r.ports.published.map((p) => `${p.port} → ${p.hostIp}:${p.port}`);
   row('ports', published.length ? published.join(', ') : 'none published');
   for (const d of r.ports.dropped) row('', warn(`port ${d.port} not published: ${d.reason}`));
@@ -180,4 +193,27 @@ export function describeReport(
     `  next: ${color.cyan(`axo exec ${r.sessionId} -- <command>`)}   ${color.cyan(`axo shell ${r.sessionId}`)}`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** `--allow-host` takes names and wildcards, `--allow-cidr` addresses and prefixes (each with an optional port). */
+function egressFlags(hosts: readonly string[], cidrs: readonly string[]): string[] | undefined {
+  const check = (entry: string, flag: string, ok: (kind: string) => boolean, what: string) => {
+    let kind: string;
+    try {
+      kind = parseEgressEntry(entry).kind;
+    } catch (error) {
+      throw new InvalidInputError(flag, `${flag} ${(error as Error).message}`);
+    }
+    if (!ok(kind)) throw new InvalidInputError(flag, `${flag} "${entry}" is not ${what}`);
+    return entry;
+  };
+  const entries = [
+    ...hosts.map((h) =>
+      check(h, '--allow-host', (k) => k !== 'prefix', 'a host name (use --allow-cidr for addresses)'),
+    ),
+    ...cidrs.map((c) =>
+      check(c, '--allow-cidr', (k) => k === 'prefix', 'an IP address or CIDR (use --allow-host for names)'),
+    ),
+  ];
+  return entries.length > 0 ? entries : undefined;
 }

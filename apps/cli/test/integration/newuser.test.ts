@@ -2,7 +2,7 @@
 // destroys it on a failed start, says every downgrade out loud, and applies what a
 // devcontainer.json asks beyond an image.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LABELS } from '@axo/podman-args';
 import { podman, podmanGate, removeContainersByLabel, TEST_IMAGE, tempDir, uniqueOwner } from '@axo/test-utils';
@@ -136,3 +136,23 @@ describe.skipIf(!gate.ok)('axo up as a new user meets it (real podman)', () => {
     axo(['down', id]);
   });
 });
+
+describe.skipIf(!gate.ok || (process.getuid?.() !== 0 && !existsSync('/sys/fs/cgroup/cgroup.controllers')))(
+  'axo pause and resume (real podman)',
+  () => {
+    it('pauses; an exec straight to the agent resumes it; a paused session goes down fast', () => {
+      using dir = tempDir();
+      const id = `${owner}-pause`;
+      expect(axo(['up', dir.path, '--id', id, '--no-provision']).code).toBe(0);
+      expect(axo(['pause', id])).toMatchObject({ code: 0, stdout: `paused ${id}\n` });
+      expect(podman(['inspect', '--format', '{{.State.Status}}', `axo-ses-${id}`]).trim()).toBe('paused');
+      expect(axo(['ls'])).toMatchObject({ stdout: expect.stringMatching(new RegExp(`^${id}\\s+paused`, 'm')) });
+      expect(axo(['exec', id, '--', 'echo', 'woke'])).toMatchObject({ code: 0, stdout: 'woke\n' });
+      expect(podman(['inspect', '--format', '{{.State.Status}}', `axo-ses-${id}`]).trim()).toBe('running');
+      expect(axo(['pause', id]).code).toBe(0);
+      const t = performance.now();
+      expect(axo(['down', id]).code).toBe(0);
+      expect(performance.now() - t).toBeLessThan(2500);
+    });
+  },
+);

@@ -7,11 +7,13 @@ package initproc
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime/debug"
 	"syscall"
 	"time"
 
+	"axo.dev/agent/internal/egressproxy"
 	"axo.dev/agent/internal/fdutil"
 	"axo.dev/agent/internal/files"
 	"axo.dev/agent/internal/proc"
@@ -34,6 +36,12 @@ type Options struct {
 	Version   string
 	// MinShims and MaxShims bound the idle shims kept ready.
 	MinShims, MaxShims int
+	// EgressSocket, when set, is the gateway socket of an allowlisted session: the agent
+	// then relays connections accepted on ProxyListen (127.0.0.1:3128) to it.
+	EgressSocket string
+	ProxyListen  string
+	// IngressSocket, when set, is where the gateway forwards published ports.
+	IngressSocket string
 }
 
 // StopGrace is how long shutdown waits for processes after SIGTERM.
@@ -93,6 +101,7 @@ func Run(o Options) int {
 		logf("%v", err)
 		return 1
 	}
+	startEgress(o, logf)
 	exe := "/proc/self/exe"
 	if _, err := os.Stat(exe); err != nil {
 		if exe, err = os.Executable(); err != nil {
@@ -139,6 +148,33 @@ func Run(o Options) int {
 			}
 			os.Remove(o.Socket)
 			return 0
+		}
+	}
+}
+
+// startEgress starts the session's half of the egress allowlist: the loopback proxy that
+// relays to the gateway, and the ingress socket for published ports. Failures are logged:
+// the session then simply has no way out (it runs with --network none).
+func startEgress(o Options, logf func(string, ...any)) {
+	if o.EgressSocket != "" {
+		addr := o.ProxyListen
+		if addr == "" {
+			addr = egressproxy.DefaultListen
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			logf("egress proxy: listen on %s: %v", addr, err)
+		} else {
+			logf("egress proxy on %s → %s", addr, o.EgressSocket)
+			go egressproxy.ServeProxy(ln, o.EgressSocket, logf)
+		}
+	}
+	if o.IngressSocket != "" {
+		ln, err := egressproxy.ListenIngress(o.IngressSocket)
+		if err != nil {
+			logf("ingress: %v", err)
+		} else {
+			go egressproxy.ServeIngress(ln, logf)
 		}
 	}
 }

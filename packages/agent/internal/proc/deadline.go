@@ -14,6 +14,8 @@ type Deadline struct {
 	fired   bool
 	stopped bool
 	fn      func()
+	// frozen is Frozen() as already accounted for: time paused since is added to at.
+	frozen time.Duration
 }
 
 // NewDeadline starts a deadline d from now; d ≤ 0 means none (a Deadline that never fires).
@@ -24,6 +26,7 @@ func NewDeadline(d time.Duration, fn func()) *Deadline {
 		return dl
 	}
 	dl.at = time.Now().Add(d)
+	dl.frozen = Frozen()
 	dl.timer = time.AfterFunc(d, dl.fire)
 	return dl
 }
@@ -33,6 +36,11 @@ func (d *Deadline) fire() {
 	if d.fired || d.stopped {
 		d.mu.Unlock()
 		return
+	}
+	// Time the session spent paused does not count: push the deadline back by it.
+	if f := Frozen(); f > d.frozen {
+		d.at = d.at.Add(f - d.frozen)
+		d.frozen = f
 	}
 	if wait := time.Until(d.at); wait > 0 { // extended meanwhile
 		d.timer.Reset(wait)

@@ -156,7 +156,9 @@ func (s *Server) pong() wire.Pong {
 	now := time.Now()
 	idle := now.Sub(time.Unix(0, s.lastActivity.Load()))
 	attached := s.attached.Load()
-	if attached > 0 || idle < 0 {
+	// Reported apart: the host knows which attachments are its own (a server's terminals)
+	// and which are activity.
+	if idle < 0 {
 		idle = 0
 	}
 	return wire.Pong{

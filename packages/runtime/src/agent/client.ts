@@ -6,6 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { AxoError } from '@axo/podman-args/errors';
 import type { OutputSink } from '../process';
 import { AgentConnection, type AgentEndpoint, agentError, agentFailed, type ConnectOptions } from './connection';
+import { type PodmanRun, resumeIfPaused, runPodman } from './pause';
 import {
   type AgentMessage,
   type AgentSignal,
@@ -148,6 +149,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
         finish(m);
         return undefined;
       case 'end':
+        // The `end` of a file answer has other fields: out of place here.
+        if (!('stdout' in m)) return agentFailed(this.#conn.endpoint, 'ended a stream without its offsets');
         this.endOffsets = { stdout: m.stdout, stderr: m.stderr };
         finish(undefined);
         return undefined;
@@ -240,14 +243,19 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
 export class AgentClient {
   readonly endpoint: AgentEndpoint;
   readonly #connect: ConnectOptions;
+  readonly #podman: PodmanRun;
 
-  constructor(endpoint: AgentEndpoint, options: ConnectOptions = {}) {
+  constructor(endpoint: AgentEndpoint, options: ConnectOptions & { readonly podman?: PodmanRun } = {}) {
     this.endpoint = endpoint;
     this.#connect = options;
+    this.#podman = options.podman ?? runPodman();
   }
 
   /** Opens a connection (handshake included) without sending a request. */
-  open(): Promise<AgentConnection> {
+  async open(): Promise<AgentConnection> {
+    // A paused session is resumed first, by whichever process calls: a frozen agent would
+    // only time out. One stat when it is not paused.
+    await resumeIfPaused(this.endpoint.runDir, `axo-ses-${this.endpoint.sessionId}`, this.#podman);
     return AgentConnection.open(this.endpoint, this.#connect);
   }
 

@@ -8,6 +8,23 @@ export { AgentClient, AgentProcess } from './client';
 export type { AgentEndpoint, ConnectOptions } from './connection';
 export type { AgentStatus } from './endpoint';
 export { endpointFor, endpointForSync } from './endpoint';
+export type { AgentFileErrorCode } from './file-error';
+export { FileError } from './file-error';
+export { FileWatch } from './file-watch';
+export type {
+  FileList,
+  FileListOptions,
+  FileMkdirOptions,
+  FileRead,
+  FileReadOptions,
+  FileRemoveOptions,
+  FileStatOptions,
+  FileUserOptions,
+  FileWatchOptions,
+  FileWriteOptions,
+  FileWriteSource,
+} from './files-client';
+export { AgentFiles, MAX_LIST_ENTRIES } from './files-client';
 export { agentRunRoot, agentSocketPath, sessionRunDir } from './paths';
-export type { AgentSignal, ProcInfo } from './protocol';
+export type { AgentSignal, FileEntry, FileEvent, FileEventOp, FileType, ProcInfo } from './protocol';
 export { signalExitCode } from './protocol';

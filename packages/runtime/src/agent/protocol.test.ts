@@ -8,6 +8,7 @@ import {
   FrameDecoder,
   MAX_PAYLOAD,
   ProtocolError,
+  parseAgentMessage,
   parseMessagePayload,
   signalExitCode,
 } from './protocol';
@@ -80,6 +81,95 @@ describe('agent protocol (golden frames shared with the Go agent)', () => {
       for (let raw = decoder.nextRaw(); raw; raw = decoder.nextRaw()) seen.push(raw.payload.toString('hex'));
     }
     expect(seen).toEqual(frames.map((f) => f.subarray(5).toString('hex')));
+  });
+
+  // Messages only the agent sends are validated field by field; each golden one must pass
+  // unchanged (the host keeps every field the agent documents).
+  const fromAgent = new Set([
+    'hello',
+    'started',
+    'exit',
+    'attached',
+    'lost',
+    'end',
+    'error',
+    'entry',
+    'entries',
+    'ready',
+    'watching',
+    'event',
+  ]);
+  it.each(
+    golden.valid.filter((f) => f.message && fromAgent.has(String(f.message.type))).map((f) => [f.name, f] as const),
+  )('validates the agent message %s', (_name, f) => {
+    expect(parseAgentMessage(Buffer.from(f.hex, 'hex').subarray(5))).toEqual(f.message);
+  });
+
+  const entry = {
+    name: 'a.txt',
+    path: '/work/a.txt',
+    type: 'file',
+    size: 3,
+    mode: 420,
+    permissions: '-rw-r--r--',
+    uid: 0,
+    gid: 0,
+    owner: 'root',
+    group: 'root',
+    mtime: '2024-05-06T07:08:09.123456789Z',
+  };
+  const parse = (m: Record<string, unknown>) => parseAgentMessage(Buffer.from(JSON.stringify(m)));
+
+  it('tells the three ends apart by their fields', () => {
+    expect(parse({ type: 'end', bytes: 5 })).toEqual({ type: 'end', bytes: 5 });
+    expect(parse({ type: 'end', truncated: false })).toEqual({ type: 'end', truncated: false });
+    expect(parse({ type: 'end', stdout: 1, stderr: 2 })).toEqual({ type: 'end', stdout: 1, stderr: 2 });
+    expect(() => parse({ type: 'end', bytes: -1 })).toThrow(ProtocolError);
+    expect(() => parse({ type: 'end', truncated: 'yes' })).toThrow(ProtocolError);
+  });
+
+  it.each([
+    ['a name with a slash', { name: 'a/b' }],
+    ['a name that climbs', { name: '..' }],
+    ['an empty name', { name: '' }],
+    ['a name with NUL', { name: 'a\0' }],
+    ['a name over 255', { name: 'x'.repeat(256) }],
+    ['a relative path', { path: 'work/a.txt' }],
+    ['a path with NUL', { path: '/work/a\0' }],
+    ['an unknown type', { type: 'door' }],
+    ['a negative size', { size: -1 }],
+    ['a fractional size', { size: 1.5 }],
+    ['a mode past 0o7777', { mode: 0o10000 }],
+    ['garbled permissions', { permissions: 'rwxrwxrwx' }],
+    ['a uid past 32 bits', { uid: 2 ** 32 }],
+    ['an mtime that is not RFC 3339', { mtime: 'yesterday' }],
+    ['a link target on a file', { symlinkTarget: '/etc' }],
+    ['an owner that is not a string', { owner: 7 }],
+  ])('refuses an entry with %s', (_name, change) => {
+    expect(() => parse({ type: 'entry', entry: { ...entry, ...change } })).toThrow(ProtocolError);
+  });
+
+  it('accepts a link with its text, the root, and far-off mtimes', () => {
+    const link = { ...entry, type: 'symlink', permissions: 'lrwxrwxrwx', mode: 511, symlinkTarget: '../../..' };
+    expect(parse({ type: 'entry', entry: link })).toEqual({ type: 'entry', entry: link });
+    const root = { ...entry, name: '/', path: '/', type: 'dir', permissions: 'drwxrwxrwt', mode: 0o1777 };
+    expect(parse({ type: 'entry', entry: root })).toEqual({ type: 'entry', entry: root });
+    const future = { ...entry, mtime: '12345-01-01T00:00:00.000000000+02:00' };
+    expect(parse({ type: 'entry', entry: future })).toEqual({ type: 'entry', entry: future });
+  });
+
+  it('bounds listing batches and validates watch events', () => {
+    expect(() => parse({ type: 'entries', entries: Array(1001).fill(entry) })).toThrow(ProtocolError);
+    expect(parse({ type: 'entries', entries: [] })).toEqual({ type: 'entries', entries: [] });
+    expect(() => parse({ type: 'event', op: 'explode', path: '/w', dir: false })).toThrow(ProtocolError);
+    expect(() => parse({ type: 'event', op: 'create', path: 'w', dir: false })).toThrow(ProtocolError);
+    expect(() => parse({ type: 'event', op: 'create', path: '/w', dir: 'no' })).toThrow(ProtocolError);
+    expect(parse({ type: 'event', op: 'overflow', path: '/w', dir: true })).toEqual({
+      type: 'event',
+      op: 'overflow',
+      path: '/w',
+      dir: true,
+    });
   });
 
   it('computes the handshake MAC the agent expects', () => {

@@ -185,10 +185,21 @@ export interface LostMessage {
   readonly from: number;
   readonly to: number;
 }
+/** Ends a snapshot `attach`: the offsets to continue from. */
 export interface EndMessage {
   readonly type: 'end';
   readonly stdout: number;
   readonly stderr: number;
+}
+/** Ends an `fs.list` answer; `truncated` when the agent's entry cap was reached. */
+export interface ListEndMessage {
+  readonly type: 'end';
+  readonly truncated: boolean;
+}
+/** Ends an `fs.read` answer with the number of bytes sent. */
+export interface ReadEndMessage {
+  readonly type: 'end';
+  readonly bytes: number;
 }
 export interface StreamStats {
   readonly total: number;
@@ -224,10 +235,65 @@ export interface PongMessage {
   readonly protocol: number;
   readonly procs: number;
   readonly uptimeMs: number;
+  /** Since the last request other than ping; 0 while anything is attached. */
   readonly idleMs: number;
+  /** Streams attached right now (output readers, terminals). */
+  readonly attached: number;
 }
 export interface SimpleMessage {
-  readonly type: 'ok' | 'stdinClosed' | 'keepalive';
+  readonly type: 'ok' | 'stdinClosed' | 'keepalive' | 'ready' | 'watching';
+}
+
+/** What a file system entry is. */
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** One file system entry as the agent describes it (packages/agent/README.md, "Files"). */
+export interface FileEntry {
+  /** The last path element (`/` for the root). */
+  readonly name: string;
+  /** Absolute, clean path inside the container. */
+  readonly path: string;
+  readonly type: FileType;
+  /** Bytes (for a link: the length of its text). */
+  readonly size: number;
+  /** Permission bits with setuid, setgid and sticky, e.g. `0o644` (420). */
+  readonly mode: number;
+  /** As `ls -l` shows them, e.g. `-rw-r--r--`. */
+  readonly permissions: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** User name from the container's passwd file; empty when unknown. */
+  readonly owner: string;
+  /** Group name from the container's group file; empty when unknown. */
+  readonly group: string;
+  /** Modification time, RFC 3339 with nanoseconds. */
+  readonly mtime: string;
+  /** A link's text, never followed; only for links. */
+  readonly symlinkTarget?: string;
+}
+
+/** What a watch saw change. `overflow`: events were lost; look again. */
+export type FileEventOp = 'create' | 'write' | 'remove' | 'rename' | 'chmod' | 'overflow';
+
+/** One change a watch reports. */
+export interface FileEvent {
+  readonly op: FileEventOp;
+  /** Absolute path of what changed (for `overflow`, the watched path, or a directory that could not be watched). */
+  readonly path: string;
+  /** Whether it is a directory. */
+  readonly dir: boolean;
+}
+
+export interface EntryMessage {
+  readonly type: 'entry';
+  readonly entry: FileEntry;
+}
+export interface EntriesMessage {
+  readonly type: 'entries';
+  readonly entries: readonly FileEntry[];
+}
+export interface EventMessage extends FileEvent {
+  readonly type: 'event';
 }
 
 /** Every message an agent may send. */
@@ -239,9 +305,14 @@ export type AgentMessage =
   | AttachedMessage
   | LostMessage
   | EndMessage
+  | ListEndMessage
+  | ReadEndMessage
   | ListMessage
   | PongMessage
-  | SimpleMessage;
+  | SimpleMessage
+  | EntryMessage
+  | EntriesMessage
+  | EventMessage;
 
 // Small field checkers: each throws ProtocolError('message') naming the field.
 type Obj = Record<string, unknown>;
@@ -312,6 +383,67 @@ function procInfo(raw: unknown): ProcInfo {
   };
 }
 
+// Bounds of file entries. A path the agent reports may be longer than the 4096 bytes a
+// request may name (a listing 32 levels deep), never more than 32 names of 255 bytes more.
+const MAX_ENTRY_PATH = 4096 + 32 * 256;
+const MAX_LINK_TARGET = 4096;
+/** Entries per `entries` message (the agent sends at most 1000). */
+export const MAX_LIST_BATCH = 1000;
+const FILE_TYPES: readonly string[] = ['file', 'dir', 'symlink', 'other'];
+const EVENT_OPS: readonly string[] = ['create', 'write', 'remove', 'rename', 'chmod', 'overflow'];
+const PERMISSIONS = /^[-dlpscb][-r][-w][-xsS][-r][-w][-xsS][-r][-w][-xtT]$/;
+// RFC 3339 as Go formats it; years beyond 9999 (or before 0) are possible mtimes.
+const RFC3339 = /^-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+const absPath = (o: Obj, k: string, max = MAX_ENTRY_PATH): string => {
+  const v = str(o, k, max);
+  return v.startsWith('/') && !v.includes('\0') ? v : bad(String(o.type), k);
+};
+const uint32 = (o: Obj, k: string): number => {
+  const v = count(o, k);
+  return v <= 0xffff_ffff ? v : bad(String(o.type), k);
+};
+
+/** Validates one entry; `type` names the message it came in, for errors. */
+function fileEntry(raw: unknown, type: string): FileEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad(type, 'entry');
+  const e: Obj = { ...(raw as Obj), type };
+  const kind = (raw as Obj).type;
+  if (typeof kind !== 'string' || !FILE_TYPES.includes(kind)) return bad(type, 'entry.type');
+  const path = absPath(e, 'path');
+  // A name is one path element: never empty, never with a slash, NUL, "." or ".." (only
+  // the root is called "/").
+  const name = str(e, 'name', 255);
+  if (path === '/' ? name !== '/' : name === '' || name === '.' || name === '..' || /[/\0]/.test(name)) {
+    bad(type, 'entry.name');
+  }
+  const mode = count(e, 'mode');
+  if (mode > 0o7777) bad(type, 'entry.mode');
+  const permissions = str(e, 'permissions', 10);
+  if (!PERMISSIONS.test(permissions)) bad(type, 'entry.permissions');
+  const mtime = str(e, 'mtime', 64);
+  if (!RFC3339.test(mtime)) bad(type, 'entry.mtime');
+  const entry: FileEntry = {
+    name,
+    path,
+    type: kind as FileType,
+    size: count(e, 'size'),
+    mode,
+    permissions,
+    uid: uint32(e, 'uid'),
+    gid: uint32(e, 'gid'),
+    owner: optStr(e, 'owner', 256),
+    group: optStr(e, 'group', 256),
+    mtime,
+  };
+  if (e.symlinkTarget === undefined || e.symlinkTarget === null) return entry;
+  // Only links have a target; an empty one cannot exist.
+  if (kind !== 'symlink') return bad(type, 'entry.symlinkTarget');
+  const target = str(e, 'symlinkTarget', MAX_LINK_TARGET);
+  if (target === '' || target.includes('\0')) bad(type, 'entry.symlinkTarget');
+  return { ...entry, symlinkTarget: target };
+}
+
 /** Validates one message from the agent; unknown fields are dropped, unknown types refused. */
 export function parseAgentMessage(payload: Uint8Array): AgentMessage {
   const o = parseMessagePayload(payload);
@@ -358,7 +490,21 @@ export function parseAgentMessage(payload: Uint8Array): AgentMessage {
       return { type: 'lost', stream, from: count(o, 'from'), to: count(o, 'to') };
     }
     case 'end':
+      // One type ends three answers; its fields say which (the request decides which is valid).
+      if (o.bytes !== undefined) return { type: 'end', bytes: count(o, 'bytes') };
+      if (o.truncated !== undefined) return { type: 'end', truncated: bool(o, 'truncated') };
       return { type: 'end', stdout: count(o, 'stdout'), stderr: count(o, 'stderr') };
+    case 'entry':
+      return { type: 'entry', entry: fileEntry(o.entry, 'entry') };
+    case 'entries': {
+      const entries = o.entries;
+      if (!Array.isArray(entries) || entries.length > MAX_LIST_BATCH) bad('entries', 'entries');
+      return { type: 'entries', entries: (entries as unknown[]).map((e) => fileEntry(e, 'entries')) };
+    }
+    case 'event': {
+      const op = typeof o.op === 'string' && EVENT_OPS.includes(o.op) ? (o.op as FileEventOp) : bad('event', 'op');
+      return { type: 'event', op, path: absPath(o, 'path'), dir: bool(o, 'dir') };
+    }
     case 'list': {
       const procs = o.procs;
       if (!Array.isArray(procs) || procs.length > 100_000) bad('list', 'procs');
@@ -372,10 +518,13 @@ export function parseAgentMessage(payload: Uint8Array): AgentMessage {
         procs: count(o, 'procs'),
         uptimeMs: count(o, 'uptimeMs'),
         idleMs: count(o, 'idleMs'),
+        attached: o.attached === undefined ? 0 : count(o, 'attached'),
       };
     case 'ok':
     case 'stdinClosed':
     case 'keepalive':
+    case 'ready':
+    case 'watching':
       return { type: o.type };
     default:
       throw new ProtocolError('type', `unknown agent message type "${o.type.slice(0, 40)}"`);

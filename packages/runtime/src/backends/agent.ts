@@ -1,11 +1,12 @@
 // The default path: the session's agent forks the command inside the container.
 import { AxoError } from '@axo/podman-args/errors';
 import type { AgentClient } from '../agent/client';
+import { isPaused } from '../agent/pause';
 import { signalExitCode } from '../agent/protocol';
 import type { ExecExit, ExecProcess, SpawnSpec } from '../process';
 
 /** Extra time the host waits past a command's timeout for the agent's own kill to report. */
-const TIMEOUT_GRACE_MS = 5000;
+const TIMEOUT_GRACE_MS = 30_000;
 
 /**
  * Runs `spec` through the agent. The agent enforces the timeout itself (so it holds even
@@ -25,10 +26,17 @@ export async function spawnViaAgent(client: AgentClient, spec: SpawnSpec): Promi
     spec.sinks,
   );
   let aborted = false;
-  const guard =
-    spec.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => void client.kill(proc.id).catch(() => proc.detach()), spec.timeoutMs + TIMEOUT_GRACE_MS);
+  // The agent enforces the timeout (and leaves out time the session spent paused); this is
+  // only a safety net for an agent that never reports, so it waits longer and never fires
+  // while the session is paused.
+  let guard: NodeJS.Timeout | undefined;
+  const arm = (ms: number) => {
+    guard = setTimeout(() => {
+      if (isPaused(client.endpoint.runDir)) arm(ms);
+      else void client.kill(proc.id).catch(() => proc.detach());
+    }, ms);
+  };
+  if (spec.timeoutMs !== undefined) arm(spec.timeoutMs + TIMEOUT_GRACE_MS);
   const exited = proc.exited.then(
     async (exit): Promise<ExecExit> => {
       if (guard) clearTimeout(guard);
