@@ -1,4 +1,5 @@
 import { sessionIdSchema } from '@axo/podman-args';
+import { egressRecordSchema } from '@axo/runtime';
 import { z } from 'zod';
 import type { Router } from './route';
 import type { SessionManager } from './sessions';
@@ -9,23 +10,6 @@ const egressBody = z.strictObject({
   entries: z.array(z.string().max(300)).max(256),
 });
 const entriesSchema = z.strictObject({ entries: z.array(z.string()) });
-const recordSchema = z.looseObject({
-  time: z.string(),
-  session: z.string(),
-  kind: z.enum(['connect', 'http']),
-  method: z.string().optional(),
-  host: z.string(),
-  port: z.number().int(),
-  address: z.string().optional(),
-  decision: z.enum(['allow', 'deny', 'error']),
-  rule: z.string(),
-  reason: z.string().optional(),
-  bytesIn: z.number(),
-  bytesOut: z.number(),
-  durationMs: z.number(),
-  requests: z.number().int().optional(),
-  closed: z.string().optional(),
-});
 const logQuery = z.strictObject({
   /** Only connections at or after this time (ISO 8601). */
   since: z.iso.datetime({ offset: true }).optional(),
@@ -66,7 +50,7 @@ export function registerEgressApi(router: Router, sessions: SessionManager): voi
     success: {
       status: 200,
       description: 'Records, oldest first',
-      schema: z.strictObject({ records: z.array(recordSchema) }),
+      schema: z.strictObject({ records: z.array(egressRecordSchema) }),
     },
     handler: async ({ params, query }) => {
       const s = sessions.use(params.id);

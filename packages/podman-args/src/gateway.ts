@@ -3,7 +3,8 @@
 // it (a CLI has no process after `axo up`; a server restart must not cut egress).
 import { z } from 'zod';
 import { AGENT_PATHS, EGRESS_PATHS, GATEWAY_PREFIX, LABELS } from './constants';
-import { AxoError, parseInput } from './errors';
+import { parseInput } from './errors';
+import { parsePsEntries } from './ps';
 import { hostIpSchema, imageRefSchema, ownerIdSchema, portSchema, sessionIdSchema } from './schemas';
 
 /** The container name of a session's gateway; throws InvalidInputError for an unusable id. */
@@ -106,14 +107,6 @@ export function buildGatewayRunArgs(spec: GatewaySpecInput): string[] {
   return args;
 }
 
-const psEntrySchema = z.looseObject({
-  Id: z.string(),
-  Names: z.array(z.string()).nullable().default([]),
-  State: z.string().optional().default('unknown'),
-  Labels: z.record(z.string(), z.string()).nullable().default({}),
-  Created: z.number().optional(),
-});
-
 /** A session gateway, as `podman ps` reports it. */
 export interface GatewayContainer {
   readonly id: string;
@@ -130,18 +123,8 @@ export interface GatewayContainer {
  * that session's gateway.
  */
 export function parseGatewayContainers(stdout: string): GatewayContainer[] {
-  let raw: unknown;
-  try {
-    raw = stdout.trim() === '' ? [] : JSON.parse(stdout);
-  } catch (cause) {
-    throw new AxoError('PODMAN_FAILED', 'podman ps printed output that is not JSON', { cause });
-  }
-  const parsed = z.array(psEntrySchema).safeParse(raw);
-  if (!parsed.success) {
-    throw new AxoError('PODMAN_FAILED', 'podman ps printed JSON of an unexpected shape', { cause: parsed.error });
-  }
   const out: GatewayContainer[] = [];
-  for (const entry of parsed.data) {
+  for (const entry of parsePsEntries(stdout)) {
     const labels = entry.Labels ?? {};
     const sessionId = labels[LABELS.session];
     if (labels[LABELS.managed] !== 'true' || labels[LABELS.role] !== 'gateway') continue;

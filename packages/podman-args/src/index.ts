@@ -83,3 +83,5 @@ export {
   isContainerGone,
   isPortConflict,
 } from './stderr';
+export type { ListenerHandle } from './terminal-output';
+export { onExited, TerminalOutput } from './terminal-output';

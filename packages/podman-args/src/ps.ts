@@ -22,6 +22,24 @@ const psEntrySchema = z.looseObject({
   Ports: z.array(psPortSchema).nullable().default([]),
 });
 
+/** One entry of `podman ps --format json`, with only the fields axo reads checked. */
+export type PsEntry = z.infer<typeof psEntrySchema>;
+
+/** Parses `podman ps --format json` output; PODMAN_FAILED when it is not what podman prints. */
+export function parsePsEntries(stdout: string): PsEntry[] {
+  let raw: unknown;
+  try {
+    raw = stdout.trim() === '' ? [] : JSON.parse(stdout);
+  } catch (cause) {
+    throw new AxoError('PODMAN_FAILED', 'podman ps printed output that is not JSON', { cause });
+  }
+  const parsed = z.array(psEntrySchema).safeParse(raw);
+  if (!parsed.success) {
+    throw new AxoError('PODMAN_FAILED', 'podman ps printed JSON of an unexpected shape', { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
 /** A container axo manages, as `podman ps` reports it. */
 export interface ManagedContainer {
   readonly id: string;
@@ -46,18 +64,8 @@ export interface ManagedContainer {
  * managed label set, a valid session label, and a name that is exactly that session's.
  */
 export function parseManagedContainers(stdout: string): ManagedContainer[] {
-  let raw: unknown;
-  try {
-    raw = stdout.trim() === '' ? [] : JSON.parse(stdout);
-  } catch (cause) {
-    throw new AxoError('PODMAN_FAILED', 'podman ps printed output that is not JSON', { cause });
-  }
-  const parsed = z.array(psEntrySchema).safeParse(raw);
-  if (!parsed.success) {
-    throw new AxoError('PODMAN_FAILED', 'podman ps printed JSON of an unexpected shape', { cause: parsed.error });
-  }
   const result: ManagedContainer[] = [];
-  for (const entry of parsed.data) {
+  for (const entry of parsePsEntries(stdout)) {
     const labels = entry.Labels ?? {};
     const sessionId = labels[LABELS.session];
     if (labels[LABELS.managed] !== 'true' || !sessionIdSchema.safeParse(sessionId).success) continue;

@@ -2,14 +2,15 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   AxoError,
-  ByteRing,
   buildExecArgs,
   buildKillTaggedArgs,
   containerRefSchema,
   EXEC_TAG_ENV,
   envSchema,
   InvalidInputError,
+  onExited,
   parseInput,
+  TerminalOutput,
 } from '@axo/podman-args';
 import type { IPty } from 'node-pty';
 import { z } from 'zod';
@@ -82,8 +83,7 @@ export class PtyTerminal {
   /** Resolves when the process has ended. */
   readonly exited: Promise<TerminalExit>;
   readonly #pty: IPty;
-  readonly #ring: ByteRing;
-  readonly #dataListeners = new Set<(data: string) => void>();
+  readonly #output: TerminalOutput;
   readonly #podman: string;
   readonly #user: string | undefined;
   #exit: TerminalExit | undefined;
@@ -99,11 +99,8 @@ export class PtyTerminal {
     this.#user = o.user;
     this.#cols = o.cols;
     this.#rows = o.rows;
-    this.#ring = new ByteRing(o.scrollbackBytes);
-    pty.onData((data) => {
-      this.#ring.push(Buffer.from(data, 'utf8'));
-      for (const listener of this.#dataListeners) listener(data);
-    });
+    this.#output = new TerminalOutput(o.scrollbackBytes);
+    pty.onData((data) => this.#output.push(Buffer.from(data, 'utf8'), data));
     this.exited = new Promise((resolve) => {
       pty.onExit(({ exitCode, signal }) => {
         this.#exit = { exitCode, signal: signal || undefined };
@@ -171,35 +168,22 @@ export class PtyTerminal {
    * scrollback (the most recent output, within the bound), so a late client sees context.
    */
   onData(listener: (data: string) => void, options: { replay?: boolean } = {}): Disposable {
-    if (options.replay) {
-      const past = this.scrollback();
-      if (past) listener(past);
-    }
-    this.#dataListeners.add(listener);
-    return { dispose: () => void this.#dataListeners.delete(listener) };
+    return this.#output.onData(listener, options);
   }
 
   /** Calls `listener` once the process ends (at once, asynchronously, if it has). */
   onExit(listener: (exit: TerminalExit) => void): Disposable {
-    let active = true;
-    void this.exited.then((exit) => {
-      if (active) listener(exit);
-    });
-    return {
-      dispose: () => {
-        active = false;
-      },
-    };
+    return onExited(this.exited, listener);
   }
 
   /** The most recent output, whole characters only, at most `scrollbackBytes`. */
   scrollback(): string {
-    return this.#ring.text();
+    return this.#output.scrollback();
   }
 
   /** Bytes of output since start, and how many the scrollback no longer holds. */
   get outputStats(): { totalBytes: number; droppedBytes: number } {
-    return { totalBytes: this.#ring.totalBytes, droppedBytes: this.#ring.droppedBytes };
+    return this.#output.stats;
   }
 
   /**

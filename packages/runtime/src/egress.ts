@@ -123,7 +123,8 @@ export interface EgressRecord {
   readonly closed?: string;
 }
 
-const recordSchema = z.looseObject({
+/** One line of a session's egress audit trail, as the gateway writes it. */
+export const egressRecordSchema = z.looseObject({
   time: z.string(),
   session: z.string(),
   kind: z.enum(['connect', 'http']),
@@ -160,7 +161,7 @@ export async function readEgressLog(runDir: string, options: EgressLogOptions = 
     if (text === undefined) continue;
     for (const line of text.split('\n')) {
       if (line === '') continue;
-      const r = parseJson(line, recordSchema);
+      const r = parseJson(line, egressRecordSchema);
       if (!r || (since !== undefined && Date.parse(r.time) < since)) continue;
       out.push(r as EgressRecord);
     }

@@ -23,6 +23,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'buildRequestSchema',
     'createPodman',
     'egressLogOptionsSchema',
+    'egressRecordSchema',
     'endpointFor',
     'endpointForSync',
     'ensurePodman',

@@ -15,7 +15,7 @@ export type { AgentSignal, FileEntry, FileEvent, FileEventOp, FileType, ProcInfo
 export type { BuildReport, BuildRequest } from './build';
 export { buildRequestSchema } from './build';
 export type { EgressLogOptions, EgressRecord, EgressStats } from './egress';
-export { egressLogOptionsSchema } from './egress';
+export { egressLogOptionsSchema, egressRecordSchema } from './egress';
 export { ensurePodman } from './ensure';
 export type { PodmanErrorDetails } from './errors';
 export { INSTALL_HINT, PodmanError } from './errors';

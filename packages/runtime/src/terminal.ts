@@ -1,4 +1,12 @@
-import { AxoError, ByteRing, envSchema, InvalidInputError, parseInput, userSchema } from '@axo/podman-args';
+import {
+  AxoError,
+  envSchema,
+  InvalidInputError,
+  onExited,
+  parseInput,
+  TerminalOutput,
+  userSchema,
+} from '@axo/podman-args';
 import { z } from 'zod';
 import type { AgentClient, AgentProcess } from './agent/client';
 import { signalExitCode } from './agent/protocol';
@@ -60,8 +68,7 @@ export class AgentTerminal {
   readonly command: string;
   readonly exited: Promise<AgentTerminalExit>;
   readonly #proc: AgentProcess;
-  readonly #ring: ByteRing;
-  readonly #listeners = new Set<(data: string) => void>();
+  readonly #output: TerminalOutput;
   readonly #decoder = new TextDecoder('utf-8');
   #exit: AgentTerminalExit | undefined;
   #cols: number;
@@ -73,11 +80,9 @@ export class AgentTerminal {
     this.command = o.command;
     this.#cols = o.cols;
     this.#rows = o.rows;
-    this.#ring = new ByteRing(o.scrollbackBytes);
+    this.#output = new TerminalOutput(o.scrollbackBytes);
     proc.stdout.on('data', (chunk: Buffer) => {
-      this.#ring.push(chunk);
-      const text = this.#decoder.decode(chunk, { stream: true });
-      if (text) for (const listener of this.#listeners) listener(text);
+      this.#output.push(chunk, this.#decoder.decode(chunk, { stream: true }));
     });
     proc.stderr.resume();
     this.exited = proc.exited.then(
@@ -145,34 +150,22 @@ export class AgentTerminal {
 
   /** Calls `listener` with output; with `replay`, first with the scrollback. */
   onData(listener: (data: string) => void, options: { replay?: boolean } = {}): { dispose(): void } {
-    if (options.replay) {
-      const past = this.scrollback();
-      if (past) listener(past);
-    }
-    this.#listeners.add(listener);
-    return { dispose: () => void this.#listeners.delete(listener) };
+    return this.#output.onData(listener, options);
   }
 
   /** Calls `listener` once the process ends. */
   onExit(listener: (exit: AgentTerminalExit) => void): { dispose(): void } {
-    let active = true;
-    void this.exited.then((exit) => {
-      if (active) listener(exit);
-    });
-    return {
-      dispose: () => {
-        active = false;
-      },
-    };
+    return onExited(this.exited, listener);
   }
 
   /** The most recent output, whole characters only. */
   scrollback(): string {
-    return this.#ring.text();
+    return this.#output.scrollback();
   }
 
+  /** Bytes of output since start, and how many the scrollback no longer holds. */
   get outputStats(): { totalBytes: number; droppedBytes: number } {
-    return { totalBytes: this.#ring.totalBytes, droppedBytes: this.#ring.droppedBytes };
+    return this.#output.stats;
   }
 
   /** Kills the terminal's whole process tree inside the container. */
