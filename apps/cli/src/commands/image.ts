@@ -10,6 +10,8 @@ import { color, spinner } from '../ui';
 
 export const BUSYBOX_IMAGE = 'localhost/axo:busybox';
 export const DEBIAN_IMAGE = 'localhost/axo:debian';
+// Marks the images this command builds, so a rebuild may remove the one it replaced.
+const SOURCE_LABEL = 'org.axo.image.source';
 // Everything provisioning checks for by default (DEFAULT_DEV_TOOLS: bash git curl less vim)
 // is in the image, so a default session starts offline with nothing to install.
 const DEBIAN_PACKAGES = ['bash', 'git', 'curl', 'ca-certificates', 'python3', 'less', 'vim', 'procps'];
@@ -49,7 +51,7 @@ async function buildBusybox(name: string): Promise<void> {
       '--change',
       'CMD ["/bin/sh"]',
       '--change',
-      `LABEL org.axo.image.source=busybox-${sha.slice(0, 12)}`,
+      `LABEL ${SOURCE_LABEL}=busybox-${sha.slice(0, 12)}`,
       tar,
       name,
     ]);
@@ -59,12 +61,49 @@ async function buildBusybox(name: string): Promise<void> {
   }
 }
 
+/** The id `name` points at now, if any. */
+async function imageId(name: string): Promise<string | undefined> {
+  const r = await execa('podman', ['image', 'inspect', '--format', '{{.Id}}', name], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Builds `name` again and removes the image it replaced, when that one was built by this
+ * command and nothing else uses it: each rebuild would otherwise leave an untagged copy.
+ */
+async function rebuild(name: string, build: () => Promise<void>): Promise<void> {
+  const before = await imageId(name);
+  await build();
+  if (before === undefined || before === (await imageId(name))) return;
+  const old = await execa(
+    'podman',
+    ['image', 'inspect', '--format', `{{index .Labels "${SOURCE_LABEL}"}} {{len .RepoTags}}`, before],
+    {
+      reject: false,
+    },
+  );
+  const [source, tags] = old.stdout.trim().split(' ');
+  // Tagged elsewhere, not ours, or in use by a container (rmi refuses): it stays.
+  if (old.exitCode === 0 && source && source !== '<no' && tags === '0') {
+    await execa('podman', ['rmi', before], { reject: false });
+  }
+}
+
 /** Builds a Debian development image with mmdebstrap (needs the Debian archive). */
 async function buildDebian(name: string, suite: string): Promise<void> {
   const tar = join(await mkdtemp(join(tmpdir(), 'axo-debian-')), 'root.tar');
   try {
     await execa('mmdebstrap', ['--quiet', '--variant=minbase', `--include=${DEBIAN_PACKAGES.join(',')}`, suite, tar]);
-    await execa('podman', ['import', '--quiet', '--change', 'CMD ["/bin/bash"]', tar, name]);
+    await execa('podman', [
+      'import',
+      '--quiet',
+      '--change',
+      'CMD ["/bin/bash"]',
+      '--change',
+      `LABEL ${SOURCE_LABEL}=debian-${suite}`,
+      tar,
+      name,
+    ]);
   } finally {
     await rm(join(tar, '..'), { recursive: true, force: true });
   }
@@ -88,13 +127,13 @@ export async function bootstrap(o: BootstrapOptions): Promise<number> {
   const built: string[] = [];
   const progress = spinner(`building ${BUSYBOX_IMAGE} from the host's busybox`);
   try {
-    await buildBusybox(BUSYBOX_IMAGE);
+    await rebuild(BUSYBOX_IMAGE, () => buildBusybox(BUSYBOX_IMAGE));
     built.push(BUSYBOX_IMAGE);
     if (wantDebian) {
       progress.update(
         `building ${DEBIAN_IMAGE} (Debian ${o.suite} with ${DEBIAN_PACKAGES.join(', ')}) — about a minute`,
       );
-      await buildDebian(DEBIAN_IMAGE, o.suite);
+      await rebuild(DEBIAN_IMAGE, () => buildDebian(DEBIAN_IMAGE, o.suite));
       built.push(DEBIAN_IMAGE);
     }
   } finally {

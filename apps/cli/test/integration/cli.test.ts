@@ -5,6 +5,7 @@ import { LABELS } from '@axo/podman-args';
 import {
   containersByLabel,
   IN_CI,
+  podman,
   podmanGate,
   removeContainersByLabel,
   TEST_IMAGE,
@@ -241,6 +242,12 @@ describe.skipIf(!gate.ok)('axo CLI (built binary, real podman)', () => {
       defaultImage: 'localhost/axo:busybox',
       trustedImages: ['localhost/axo:busybox'],
     });
+    // Built again: the copy it replaced is removed, not left behind untagged.
+    const first = podman(['image', 'inspect', '--format', '{{.Id}}', 'localhost/axo:busybox']).trim();
+    expect(axo(['image', 'bootstrap', '--no-debian', '--json'], { env: { ...env, AXO_CONFIG: config } }).code).toBe(0);
+    const second = podman(['image', 'inspect', '--format', '{{.Id}}', 'localhost/axo:busybox']).trim();
+    expect(second).not.toBe(first);
+    expect(spawnSync('podman', ['image', 'exists', first]).status).toBe(1);
   });
 });
 
