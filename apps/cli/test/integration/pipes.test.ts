@@ -22,7 +22,10 @@ afterAll(() => {
 
 /** Runs a bash script (pipelines, PIPESTATUS); `$AXO` runs the built CLI, also under /usr/bin/time. */
 function bash(script: string, timeout = 60_000) {
-  const r = spawnSync('bash', ['-c', `set -u; AXO="$AXO_NODE $AXO_JS"; ${script}`], {
+  // GNU timeout signals its whole process group: a pipeline that hangs leaves no axo or
+  // reader behind (spawnSync's own timeout would kill bash alone).
+  const seconds = String(Math.max(1, Math.floor(timeout / 1000) - 2));
+  const r = spawnSync('timeout', ['-k', '2', seconds, 'bash', '-c', `set -u; AXO="$AXO_NODE $AXO_JS"; ${script}`], {
     env: { ...env, AXO_NODE: process.execPath, AXO_JS: AXO },
     encoding: 'utf8',
     timeout,
@@ -157,7 +160,7 @@ describe.skipIf(!gate.ok).each([
     const down = spawnSync(process.execPath, [AXO, 'down', doomed], { env, encoding: 'utf8' });
     expect(down.status, down.stderr).toBe(0);
     const code = await new Promise((resolve) => child.once('exit', resolve));
-    expect(code).toBe(6);
+    expect(code, stderr).toBe(6);
     expect(stderr).toMatch(new RegExp(`^error: session ${doomed} ended while the command ran`, 'm'));
     expect(stderr).not.toMatch(/podman|Error:/);
   });
