@@ -90,6 +90,14 @@ describe('egressReachesProtected', () => {
     ['192.0.2.2', true],
     ['10.88.0.0/16', true],
     ['10.89.0.1', false],
+    ['100.100.100.200', true],
+    ['[fd00:ec2::254]', true],
+    ['[64:ff9b::a9fe:a9fe]', true],
+    ['[64:ff9b:1:a9fe:a9:fe00::]', true],
+    ['[2002:c000:202::1]', true],
+    ['[::a9fe:a9fe]', true],
+    ['[64:ff9b::cb00:7150]', false],
+    ['64:ff9b::/96', false],
   ])('%s → %s', (entry, protectedRange) => {
     expect(egressReachesProtected(entry, ['192.0.2.2', '10.88.0.0/16'])).toBe(protectedRange);
   });

@@ -304,6 +304,10 @@ export const PROTECTED_EGRESS_PREFIXES = Object.freeze([
   '224.0.0.0/4',
   'ff00::/8',
   '255.255.255.255',
+  // Cloud metadata services outside link-local (AWS IPv6, Alibaba, Azure WireServer).
+  'fd00:ec2::254',
+  '100.100.100.200',
+  '168.63.129.16',
 ]);
 
 /**
@@ -317,12 +321,31 @@ export function egressReachesProtected(entry: string, hostPrefixes: readonly str
   const e = parseEgressEntry(entry);
   if (e.kind !== 'prefix') return false;
   const p = e.prefix as NonNullable<EgressEntry['prefix']>;
-  return [...PROTECTED_EGRESS_PREFIXES, ...hostPrefixes].some((text) => {
-    const q = parseEgressEntry(text).prefix as NonNullable<EgressEntry['prefix']>;
-    if (q.v6 !== p.v6 || p.bits < q.bits) return false;
-    const shift = BigInt(p.v6 ? 128 : 32) - BigInt(q.bits);
-    return p.addr >> shift === q.addr >> shift;
-  });
+  const inside = (x: { v6: boolean; addr: bigint; bits: number }) =>
+    [...PROTECTED_EGRESS_PREFIXES, ...hostPrefixes].some((text) => {
+      const q = parseEgressEntry(text).prefix as NonNullable<EgressEntry['prefix']>;
+      if (q.v6 !== x.v6 || x.bits < q.bits) return false;
+      const shift = BigInt(x.v6 ? 128 : 32) - BigInt(q.bits);
+      return x.addr >> shift === q.addr >> shift;
+    });
+  // The gateway opens a protected IPv4 carried in an IPv6 address only to an entry naming
+  // that exact IPv6 address: such an entry reaches it.
+  const v4 = p.v6 && p.bits === 128 ? embeddedIPv4(p.addr) : undefined;
+  return inside(p) || (v4 !== undefined && inside({ v6: false, addr: v4, bits: 32 }));
+}
+
+/** The IPv4 address a NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 or IPv4-compatible IPv6 address carries. */
+function embeddedIPv4(a: bigint): bigint | undefined {
+  const word = (i: number) => Number((a >> BigInt(112 - 16 * i)) & 0xffffn);
+  const low32 = a & 0xffffffffn;
+  if (a >> 32n === 0x64ff9b0000000000000000n) return low32;
+  if (a >> 80n === 0x64ff9b0001n) {
+    // RFC 6052 /48: 16 bits before the reserved octet (bits 64–71), 16 after it.
+    return (BigInt(word(3)) << 16n) | ((a >> 40n) & 0xffffn);
+  }
+  if (word(0) === 0x2002) return (a >> 80n) & 0xffffffffn;
+  if (a >> 32n === 0n && low32 > 1n) return low32;
+  return undefined;
 }
 
 /** The environment an allowlisted session gets, so tools use its proxy. */

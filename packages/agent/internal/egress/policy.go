@@ -68,6 +68,44 @@ var classes = []Class{
 	{"multicast", netip.MustParsePrefix("224.0.0.0/4")},
 	{"multicast", netip.MustParsePrefix("ff00::/8")},
 	{"broadcast", netip.MustParsePrefix("255.255.255.255/32")},
+	// Cloud metadata services outside link-local (169.254.169.254 is covered above):
+	// they hand out credentials to whatever asks from inside the machine.
+	{"metadata", netip.MustParsePrefix("fd00:ec2::254/128")},  // AWS, IPv6
+	{"metadata", netip.MustParsePrefix("100.100.100.200/32")}, // Alibaba Cloud
+	{"metadata", netip.MustParsePrefix("168.63.129.16/32")},   // Azure WireServer
+}
+
+// embedded returns the IPv4 address an IPv6 address carries by a standard translation
+// (NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, IPv4-compatible ::/96), so
+// a protected IPv4 cannot be reached in IPv6 clothing.
+func embedded(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() || a.Is4In6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	v4 := func(x ...byte) netip.Addr { return netip.AddrFrom4([4]byte{x[0], x[1], x[2], x[3]}) }
+	switch {
+	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0 &&
+		b[8] == 0 && b[9] == 0 && b[10] == 0 && b[11] == 0:
+		return v4(b[12:16]...), true
+	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00 && b[5] == 0x01:
+		// RFC 6052 /48: 16 bits before the reserved octet 8, 16 after it.
+		return v4(b[6], b[7], b[9], b[10]), true
+	case b[0] == 0x20 && b[1] == 0x02:
+		return v4(b[2:6]...), true
+	case a != netip.IPv6Unspecified() && a != netip.IPv6Loopback() && isZero(b[:12]):
+		return v4(b[12:16]...), true
+	}
+	return netip.Addr{}, false
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Protected returns the protected class of an address: loopback, unspecified, link-local,
@@ -81,6 +119,12 @@ func Protected(a netip.Addr, own func(netip.Addr) bool) (Class, bool) {
 	}
 	if own != nil && own(a) {
 		return Class{"host-address", netip.PrefixFrom(a, a.BitLen())}, true
+	}
+	if v4, ok := embedded(a); ok {
+		if c, protected := Protected(v4, own); protected {
+			// Only an IP entry naming this very IPv6 address opens it.
+			return Class{c.Name, netip.PrefixFrom(a, 128)}, true
+		}
 	}
 	return Class{}, false
 }

@@ -54,11 +54,32 @@ func TestProtectedAddresses(t *testing.T) {
 		"224.0.0.1": "multicast", "ff02::1": "multicast", "255.255.255.255": "broadcast",
 		"192.0.2.2": "host-address", "fd00::2": "host-address",
 		"203.0.113.80": "", "10.0.0.1": "", "192.0.2.1": "", "2001:db8::1": "", "100.64.0.1": "",
+		// Cloud metadata services outside link-local.
+		"fd00:ec2::254": "metadata", "100.100.100.200": "metadata", "168.63.129.16": "metadata",
+		// Protected IPv4 addresses in IPv6 clothing: NAT64 (both prefixes), 6to4, IPv4-compatible.
+		"64:ff9b::a9fe:a9fe": "link-local", "64:ff9b::7f00:1": "loopback", "64:ff9b:1:a9fe:a9:fe00::": "link-local",
+		"2002:a9fe:a9fe::": "link-local", "2002:c000:202::1": "host-address", "::a9fe:a9fe": "link-local",
+		"::7f00:1": "loopback", "64:ff9b::cb00:7150": "", "2002:cb00:7150::1": "",
 	} {
 		c, ok := Protected(netip.MustParseAddr(addr), own)
 		if ok != (class != "") || c.Name != class {
 			t.Errorf("Protected(%s) = %q %v, want %q", addr, c.Name, ok, class)
 		}
+	}
+}
+
+func TestEmbeddedProtectedOpensOnlyByExactEntry(t *testing.T) {
+	wide, _ := ParsePolicy([]string{"[::/0]:80", "0.0.0.0/0:80"})
+	exact, _ := ParsePolicy([]string{"[64:ff9b::a9fe:a9fe]:80"})
+	a := netip.MustParseAddr("64:ff9b::a9fe:a9fe")
+	if d := wide.DecideAddr(a, 80, "", nil); d.Allowed || d.Rule != "link-local" {
+		t.Fatalf("a wide entry opened NAT64 metadata: %+v", d)
+	}
+	if d := exact.DecideAddr(a, 80, "", nil); !d.Allowed {
+		t.Fatalf("the exact entry did not open it: %+v", d)
+	}
+	if d := wide.DecideAddr(netip.MustParseAddr("100.100.100.200"), 80, "", nil); d.Allowed || d.Rule != "metadata" {
+		t.Fatalf("a wide entry opened Alibaba metadata: %+v", d)
 	}
 }
 
