@@ -235,6 +235,15 @@ runroot = \"$rundir/containers\""
   fi
   # a user namespace podman made before the ranges existed maps one id only: remake it
   [ $subids_added -eq 1 ] && { as_user podman system migrate >/dev/null 2>&1 || true; }
+  # A machine whose processes all died while /run survived (a killed session, a restored
+  # snapshot) leaves podman's state naming containers whose conmon is gone: every command
+  # then fails with "invalid internal status". Podman's own remedy, which keeps containers
+  # and images, is 'system migrate'.
+  if ! err=$(as_user podman info --format '{{.Store.GraphDriverName}}' 2>&1) \
+    && [ "${err#*invalid internal status}" != "$err" ]; then
+    as_user podman system migrate >/dev/null 2>&1 || true
+    did "reset $user's podman pause process ('podman system migrate': its recorded containers had no processes)"
+  fi
   if ! err=$(as_user podman info --format '{{.Store.GraphDriverName}}' 2>&1); then
     case "$err" in
       *"database configuration mismatch"*)
