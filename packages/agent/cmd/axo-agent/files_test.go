@@ -720,3 +720,108 @@ func TestFileWriteRefusedMidUpload(t *testing.T) {
 		t.Fatalf("target changed: %q", b)
 	}
 }
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var p int
+		if _, err := fmt.Sscan(e.Name(), &p); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PPid:"); ok && strings.TrimSpace(v) == fmt.Sprint(pid) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// TestFileProcFdAsNobody (F4): while a root write holds a descriptor on a directory below
+// one nobody may not search, a request acting as nobody gets nothing through the agent's
+// /proc/self/fd, /proc/<agent pid>/fd or its shims' /proc entries: no listing of the
+// descriptors, no read of the data, no file planted. The root write completes.
+func TestFileProcFdAsNobody(t *testing.T) {
+	needRoot(t)
+	a := newAgent(t)
+	dir := worldDir(t)
+	private := filepath.Join(dir, "private")
+	os.Mkdir(private, 0o700)
+	pub := filepath.Join(private, "pub")
+	os.Mkdir(pub, 0o777)
+	os.Chmod(pub, 0o777)
+	os.WriteFile(filepath.Join(pub, "data"), []byte("secret data"), 0o644)
+	if r := a.readFile(t, wire.FsRead{Path: filepath.Join(pub, "data"), User: "nobody"}, nil); r.code() != wire.CodePermission {
+		t.Fatalf("direct read as nobody: %+v", r.err)
+	}
+	// A root write in progress: the agent holds a descriptor on pub until it ends.
+	w := a.dial(t, wire.FsWrite{Type: wire.TypeFsWrite, Path: filepath.Join(pub, "big")})
+	defer w.close()
+	w.expect(wire.TypeReady, nil)
+	w.sendIn("x")
+	pid := a.cmd.Process.Pid
+	n := ""
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, e := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); target == pub {
+			n = e.Name()
+		}
+	}
+	if n == "" {
+		t.Fatalf("the agent holds no descriptor on %s", pub)
+	}
+	refused := func(what string, r *fileResult) {
+		t.Helper()
+		if c := r.code(); c != wire.CodePermission && c != wire.CodeInvalid {
+			t.Fatalf("%s: %+v (%d bytes, %d entries)", what, r.err, len(r.data), len(r.entries))
+		}
+		if len(r.data) != 0 || len(r.entries) != 0 || r.entry != nil || strings.Contains(r.err.Message, "secret") {
+			t.Fatalf("%s: said too much: %+v %q", what, r.err, r.data)
+		}
+	}
+	for _, via := range []string{"/proc/self/fd/" + n, fmt.Sprintf("/proc/%d/fd/%s", pid, n), "/proc/thread-self/fd/" + n} {
+		refused("read "+via, a.readFile(t, wire.FsRead{Path: via + "/data", User: "nobody"}, nil))
+		refused("stat "+via, a.fileReq(t, wire.FsStat{Type: wire.TypeFsStat, Path: via + "/data", User: "nobody"}))
+		refused("list "+via, a.fileReq(t, wire.FsList{Type: wire.TypeFsList, Path: via, User: "nobody"}))
+		refused("write "+via, a.writeFile(t, wire.FsWrite{Path: via + "/planted", User: "nobody"}, strings.NewReader("planted"), 64))
+		refused("mkdir "+via, a.fileReq(t, wire.FsMkdir{Type: wire.TypeFsMkdir, Path: via + "/d", User: "nobody"}))
+		refused("remove "+via, a.fileReq(t, wire.FsRemove{Type: wire.TypeFsRemove, Path: via + "/data", User: "nobody"}))
+		// Root gains nothing from a magic link, but follows none either.
+		refused("read as root "+via, a.readFile(t, wire.FsRead{Path: via + "/data"}, nil))
+	}
+	for _, p := range []string{"/proc/self/fd", fmt.Sprintf("/proc/%d/fd", pid), "/proc/thread-self/fd"} {
+		refused("list "+p, a.fileReq(t, wire.FsList{Type: wire.TypeFsList, Path: p, User: "nobody"}))
+	}
+	refused("stat the link", a.fileReq(t, wire.FsStat{Type: wire.TypeFsStat, Path: "/proc/self/fd/" + n, User: "nobody"}))
+	// The shims run as root too: their /proc entries are closed to nobody as well.
+	shims := childrenOf(pid)
+	if len(shims) == 0 {
+		t.Log("no shim running")
+	}
+	for _, s := range shims {
+		refused("list shim fds", a.fileReq(t, wire.FsList{Type: wire.TypeFsList, Path: fmt.Sprintf("/proc/%d/fd", s), User: "nobody"}))
+		refused("read through a shim's root", a.readFile(t, wire.FsRead{Path: fmt.Sprintf("/proc/%d/root%s/data", s, pub), User: "nobody"}, nil))
+		refused("list a shim's cwd", a.fileReq(t, wire.FsList{Type: wire.TypeFsList, Path: fmt.Sprintf("/proc/%d/cwd", s), User: "nobody"}))
+	}
+	if entries, _ := os.ReadDir(pub); len(entries) != 2 { // data and the write's temporary file
+		t.Fatalf("pub: %v", entries)
+	}
+	// The root write goes on and lands.
+	w.sendIn("y")
+	w.c.Write(wire.AppendFrame(nil, wire.KindIn, nil))
+	if r := w.collectFile(nil); r.err != nil || r.entry == nil || r.entry.Size != 2 {
+		t.Fatalf("root write: %+v %+v", r.err, r.entry)
+	}
+	if b, _ := os.ReadFile(filepath.Join(pub, "big")); string(b) != "xy" {
+		t.Fatalf("big: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(pub, "planted")); err == nil {
+		t.Fatal("nobody planted a file")
+	}
+}

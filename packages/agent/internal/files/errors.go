@@ -66,7 +66,10 @@ func fsErr(op, path string, err error) *Error {
 	}
 	msg := err.Error()
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
+	var ref *refusal
+	if errors.As(err, &ref) {
+		msg = ref.Error()
+	} else if errors.As(err, &errno) {
 		msg = errno.Error()
 	}
 	return &Error{Code: codeOf(err), Message: fmt.Sprintf("%s %s: %s", op, path, msg)}

@@ -78,6 +78,9 @@ func New(cfg Config) *Service {
 	if cfg.Users == nil {
 		cfg.Users = users.New("/")
 	}
+	if res.init(); !res.openat2 {
+		cfg.Log("openat2 is not available (%v): file requests resolve paths one component at a time", res.probeErr)
+	}
 	return &Service{cfg: cfg, umask: readUmask()}
 }
 

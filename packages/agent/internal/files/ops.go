@@ -9,15 +9,11 @@ import (
 	"axo.dev/agent/internal/wire"
 )
 
-// describe lstats (or, with follow, stats) path relative to dirfd and builds its entry.
-// display is the path to report.
-func (r *req) describe(dirfd int, name, display string, follow bool) (wire.Entry, error) {
+// describe lstats name in the directory dirfd (a link is described, not followed) and
+// builds its entry. display is the path to report.
+func (r *req) describe(dirfd int, name, display string) (wire.Entry, error) {
 	var st syscall.Stat_t
-	flags := atSymlinkNoFollow
-	if follow {
-		flags = 0
-	}
-	if err := fstatat(dirfd, name, &st, flags); err != nil {
+	if err := fstatat(dirfd, name, &st, atSymlinkNoFollow); err != nil {
 		return wire.Entry{}, fsErr("stat", display, err)
 	}
 	e := makeEntry(display, &st, r.names)
@@ -29,8 +25,31 @@ func (r *req) describe(dirfd int, name, display string, follow bool) (wire.Entry
 	return e, nil
 }
 
+// describePath resolves path and describes it: with follow, what a link at its end
+// points to; else the link itself.
+func (r *req) describePath(path string, follow bool) (wire.Entry, error) {
+	if follow || path == "/" {
+		fd, err := r.open(path, oPath)
+		if err != nil {
+			return wire.Entry{}, fsErr("stat", path, err)
+		}
+		defer closeFD(fd)
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil {
+			return wire.Entry{}, fsErr("stat", path, err)
+		}
+		return makeEntry(path, &st, r.names), nil
+	}
+	pfd, base, err := r.openParent(path)
+	if err != nil {
+		return wire.Entry{}, fsErr("stat", path, err)
+	}
+	defer closeFD(pfd)
+	return r.describe(pfd, base, path)
+}
+
 func (r *req) stat(path string, follow bool) error {
-	e, err := r.describe(atFDCWD, path, path, follow)
+	e, err := r.describePath(path, follow)
 	if err != nil {
 		return err
 	}
@@ -90,7 +109,7 @@ func (l *lister) flush() error {
 }
 
 func (r *req) list(path string, depth int) error {
-	fd, err := openat(atFDCWD, path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	fd, err := r.open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK)
 	if err != nil {
 		return fsErr("open", path, err)
 	}
@@ -129,7 +148,8 @@ func readNames(fd int, buf []byte) ([]string, error) {
 // walk lists the directory open as fd (and closes it): entries are lstat'ed relative to
 // fd, and subdirectories are opened relative to fd with O_NOFOLLOW, so a link is listed
 // but never descended into, and a directory swapped for a link mid-walk is not entered.
-// A directory that cannot be read is listed without its contents.
+// A directory that cannot be read is listed without its contents, and so is a procfs
+// mount below it for a switched user (see resolve.go).
 func (l *lister) walk(fd int, dir string, depth int) error {
 	defer closeFD(fd)
 	for {
@@ -162,6 +182,10 @@ func (l *lister) walk(fd int, dir string, depth int) error {
 				if err != nil {
 					continue
 				}
+				if l.r.notProc(sub) != nil {
+					closeFD(sub)
+					continue
+				}
 				if err := l.walk(sub, p, depth-1); err != nil {
 					return err
 				}
@@ -176,73 +200,64 @@ func (l *lister) walk(fd int, dir string, depth int) error {
 // --- mkdir ---
 
 func (r *req) mkdir(path string, parents bool, mode uint32) error {
-	var err error
-	if parents {
-		err = r.mkdirAll(path, mode)
-	} else {
-		err = mkdirat(atFDCWD, path, mode)
-		if err == nil {
-			err = exactMode(path, mode)
-		}
-	}
-	if err != nil {
+	if err := r.makeDir(path, mode, parents, true); err != nil {
 		return fsErr("mkdir", path, err)
 	}
-	e, err := r.describe(atFDCWD, path, path, false)
+	e, err := r.describePath(path, false)
 	if err != nil {
 		return err
 	}
 	return r.send(wire.EntryMsg{Type: wire.TypeEntry, Entry: e})
 }
 
-// mkdirAll creates path and its missing parents (0755, less the umask); path itself
-// gets mode. An existing directory (or a link to one) is fine; anything else is EEXIST.
-func (r *req) mkdirAll(path string, mode uint32) error {
-	err := mkdirat(atFDCWD, path, mode)
+// makeDir creates the directory path, in the directory its parent resolves to. With
+// parents, missing parents are created too (0755, less the umask), and an existing
+// directory (or a link to one) is fine. final: path is the directory asked for, which
+// gets exactly mode (else mode less the umask); when it exists as something else than a
+// directory that is EEXIST, for a parent ENOTDIR.
+func (r *req) makeDir(path string, mode uint32, parents, final bool) error {
+	if path == "/" {
+		if parents {
+			return nil
+		}
+		return syscall.EEXIST
+	}
+	pfd, base, err := r.openParent(path)
+	if err == syscall.ENOENT && parents {
+		dir, _ := split(path)
+		if err := r.makeDir(dir, 0o755, true, false); err != nil {
+			return err
+		}
+		pfd, base, err = r.openParent(path)
+	}
+	if err != nil {
+		return err
+	}
+	defer closeFD(pfd)
+	err = mkdirat(pfd, base, mode)
 	if err == nil {
-		return exactMode(path, mode)
-	}
-	if err == syscall.ENOENT && path != "/" {
-		parent, _ := split(path)
-		if err := r.mkdirParents(parent); err != nil {
-			return err
+		if final {
+			return exactMode(pfd, base, mode)
 		}
-		if err = mkdirat(atFDCWD, path, mode); err == nil {
-			return exactMode(path, mode)
-		}
+		return nil
 	}
-	if err == syscall.EEXIST {
-		var st syscall.Stat_t
-		if fstatat(atFDCWD, path, &st, 0) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+	if err == syscall.EEXIST && parents {
+		if fd, err := r.open(path, oPath|syscall.O_DIRECTORY); err == nil {
+			closeFD(fd)
 			return nil
+		}
+		if !final {
+			return syscall.ENOTDIR
 		}
 	}
 	return err
 }
 
-func (r *req) mkdirParents(path string) error {
-	err := mkdirat(atFDCWD, path, 0o755)
-	if err == syscall.ENOENT && path != "/" {
-		parent, _ := split(path)
-		if err := r.mkdirParents(parent); err != nil {
-			return err
-		}
-		err = mkdirat(atFDCWD, path, 0o755)
-	}
-	if err == syscall.EEXIST {
-		var st syscall.Stat_t
-		if fstatat(atFDCWD, path, &st, 0) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-			return nil
-		}
-		return syscall.ENOTDIR
-	}
-	return err
-}
-
-// exactMode gives a directory just created the requested mode (mkdir applied the
-// umask): it is opened without following a link and changed through the descriptor.
-func exactMode(path string, mode uint32) error {
-	fd, err := openat(atFDCWD, path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// exactMode gives the directory name in dirfd, just created, the requested mode (mkdir
+// applied the umask): it is opened without following a link and changed through the
+// descriptor.
+func exactMode(dirfd int, name string, mode uint32) error {
+	fd, err := openat(dirfd, name, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
@@ -268,6 +283,7 @@ func exactMode(path string, mode uint32) error {
 const maxRemoveDepth = 4096
 
 type remover struct {
+	r         *req
 	buf       []byte
 	recursive bool
 }
@@ -276,13 +292,12 @@ func (r *req) remove(path string, recursive bool) error {
 	if path == "/" {
 		return errorf(wire.CodeInvalid, "refusing to remove /")
 	}
-	dir, base := split(path)
-	pfd, err := openat(atFDCWD, dir, oPath|syscall.O_DIRECTORY, 0)
+	pfd, base, err := r.openParent(path)
 	if err != nil {
 		return fsErr("remove", path, err)
 	}
 	defer closeFD(pfd)
-	rm := &remover{buf: make([]byte, 32<<10), recursive: recursive}
+	rm := &remover{r: r, buf: make([]byte, 32<<10), recursive: recursive}
 	if err := rm.remove(pfd, base, path, 0); err != nil {
 		return fsErr("remove", path, err)
 	}
@@ -324,6 +339,9 @@ func (rm *remover) remove(pfd int, name, path string, depth int) error {
 		return fail(err)
 	}
 	defer closeFD(fd)
+	if err := rm.r.notProc(fd); err != nil {
+		return fail(err)
+	}
 	for round := 0; ; round++ {
 		for {
 			names, err := readNames(fd, rm.buf)
@@ -362,10 +380,21 @@ func (r *req) move(from, to string) error {
 	if from == "/" || to == "/" {
 		return errorf(wire.CodeInvalid, "cannot move /")
 	}
-	if err := renameat(atFDCWD, from, atFDCWD, to); err != nil {
-		return fsErr("move", from+" to "+to, err)
+	what := from + " to " + to
+	ffd, fbase, err := r.openParent(from)
+	if err != nil {
+		return fsErr("move", what, err)
 	}
-	e, err := r.describe(atFDCWD, to, to, false)
+	defer closeFD(ffd)
+	tfd, tbase, err := r.openParent(to)
+	if err != nil {
+		return fsErr("move", what, err)
+	}
+	defer closeFD(tfd)
+	if err := renameat(ffd, fbase, tfd, tbase); err != nil {
+		return fsErr("move", what, err)
+	}
+	e, err := r.describe(tfd, tbase, to)
 	if err != nil {
 		return err
 	}
@@ -373,10 +402,18 @@ func (r *req) move(from, to string) error {
 }
 
 func (r *req) symlink(path, target string) error {
-	if err := symlinkat(target, atFDCWD, path); err != nil {
+	if path == "/" {
+		return fsErr("symlink", path, syscall.EEXIST)
+	}
+	pfd, base, err := r.openParent(path)
+	if err != nil {
 		return fsErr("symlink", path, err)
 	}
-	e, err := r.describe(atFDCWD, path, path, false)
+	defer closeFD(pfd)
+	if err := symlinkat(target, pfd, base); err != nil {
+		return fsErr("symlink", path, err)
+	}
+	e, err := r.describe(pfd, base, path)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,13 @@ import (
 func (r *req) read(path string, offset, length int64) error {
 	// A cheap look first, so a device is normally never even opened.
 	var st syscall.Stat_t
-	if err := fstatat(atFDCWD, path, &st, 0); err != nil {
+	fd, err := r.open(path, oPath)
+	if err != nil {
+		return fsErr("open", path, err)
+	}
+	err = syscall.Fstat(fd, &st)
+	closeFD(fd)
+	if err != nil {
 		return fsErr("open", path, err)
 	}
 	if err := regular(path, &st); err != nil {
@@ -23,7 +29,7 @@ func (r *req) read(path string, offset, length int64) error {
 	}
 	// Non-blocking, so a FIFO swapped in meanwhile cannot block the open; without a
 	// controlling terminal, so a terminal swapped in cannot become ours.
-	fd, err := openat(atFDCWD, path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	fd, err = r.open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY)
 	if err != nil {
 		return fsErr("open", path, err)
 	}
@@ -111,13 +117,13 @@ func (r *req) write(path string, mode *uint32, parents bool, maxBytes *int64) er
 	if path == "/" {
 		return errorf(wire.CodeIsDir, "write /: is a directory")
 	}
-	dir, base := split(path)
-	dirfd, err := openat(atFDCWD, dir, oPath|syscall.O_DIRECTORY, 0)
+	dir, _ := split(path)
+	dirfd, base, err := r.openParent(path)
 	if err == syscall.ENOENT && parents {
-		if err = r.mkdirParents(dir); err != nil {
+		if err = r.makeDir(dir, 0o755, true, false); err != nil {
 			return fsErr("mkdir", dir, err)
 		}
-		dirfd, err = openat(atFDCWD, dir, oPath|syscall.O_DIRECTORY, 0)
+		dirfd, base, err = r.openParent(path)
 	}
 	if err != nil {
 		return fsErr("open", dir, err)
@@ -194,7 +200,7 @@ func (r *req) write(path string, mode *uint32, parents bool, maxBytes *int64) er
 		return fsErr("write", path, err)
 	}
 	w.tmp = ""
-	e, err := r.describe(dirfd, base, path, false)
+	e, err := r.describe(dirfd, base, path)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 const (
-	// dirMask is what a watched directory reports (IN_DONT_FOLLOW is added for every
-	// directory but a followed root; IN_ONLYDIR refuses anything that is not one).
+	// dirMask is what a watched directory reports (IN_ONLYDIR refuses anything that is
+	// not one). Every directory is resolved (see resolve.go) and opened by the agent
+	// first, then watched through its descriptor (/proc/self/fd/N).
 	dirMask = syscall.IN_CREATE | syscall.IN_DELETE | syscall.IN_MODIFY | syscall.IN_ATTRIB |
 		syscall.IN_MOVED_FROM | syscall.IN_MOVED_TO | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF |
 		syscall.IN_EXCL_UNLINK | syscall.IN_ONLYDIR
@@ -101,8 +102,20 @@ func (r *req) watch(path string, recursive bool) error {
 		return errorf(wire.CodeLimit, "watch %s: this session already holds %d watches", path, r.s.cfg.MaxWatches)
 	}
 	defer r.s.releaseWatch()
+	// The root: a link to it is followed. Held only while the watch is set up.
+	rootfd, err := r.open(path, oPath)
+	if err != nil {
+		return fsErr("watch", path, err)
+	}
+	closeRoot := func() {
+		if rootfd >= 0 {
+			closeFD(rootfd)
+			rootfd = -1
+		}
+	}
+	defer closeRoot()
 	var st syscall.Stat_t
-	if err := fstatat(atFDCWD, path, &st, 0); err != nil {
+	if err := syscall.Fstat(rootfd, &st); err != nil {
 		return fsErr("watch", path, err)
 	}
 	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
@@ -121,24 +134,34 @@ func (r *req) watch(path string, recursive bool) error {
 		r.s.releaseDirs(w.count)
 	}()
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-		if err := w.add(path, dirMask, false); err != nil {
+		if err := w.add(rootfd, path); err != nil {
 			return w.addErr(path, err)
 		}
 		if recursive {
-			if err := w.addChildren(path, false); err == errLimit {
-				return w.addErr(path, err)
+			if dfd, err := reopen(rootfd, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK); err == nil {
+				if err := w.addChildren(dfd, path, false); err == errLimit {
+					return w.addErr(path, err)
+				}
 			}
 		}
 	} else {
 		if path == "/" {
 			return errorf(wire.CodeInvalid, "watch /: not a directory")
 		}
-		dir, base := split(path)
+		// The directory holding the name: an atomic replacement of the file is seen too.
+		dir, _ := split(path)
+		pfd, base, err := r.openParent(path)
+		if err != nil {
+			return fsErr("watch", dir, err)
+		}
 		w.file, w.base = true, base
-		if err := w.add(dir, dirMask, false); err != nil {
+		err = w.add(pfd, dir)
+		closeFD(pfd)
+		if err != nil {
 			return w.addErr(dir, err)
 		}
 	}
+	closeRoot()
 	if err := r.send(wire.Simple{Type: wire.TypeWatching}); err != nil {
 		return err
 	}
@@ -179,15 +202,14 @@ func (w *watcher) addErr(path string, err error) error {
 	return fsErr("watch", path, err)
 }
 
-// add watches dir (mask, plus IN_DONT_FOLLOW but for the root) and records it.
-func (w *watcher) add(dir string, mask uint32, nofollow bool) error {
-	if nofollow {
-		mask |= syscall.IN_DONT_FOLLOW
-	}
+// add watches the directory open as dirfd (its path is dir) and records it. inotify
+// takes a path: the agent's own /proc/self/fd/N, which leads to exactly that directory
+// (the kernel still checks the user's read permission on it).
+func (w *watcher) add(dirfd int, dir string) error {
 	var wd int
 	err := w.inotify(func(fd int) error {
 		var err error
-		wd, err = syscall.InotifyAddWatch(fd, dir, mask)
+		wd, err = syscall.InotifyAddWatch(fd, fdPath(dirfd), dirMask)
 		return err
 	})
 	if err != nil {
@@ -211,14 +233,16 @@ func (w *watcher) add(dir string, mask uint32, nofollow bool) error {
 	return nil
 }
 
-// addChildren adds every directory below dir (not following links). With emit, every
-// entry found is reported as created: it may have appeared before the watch on its
-// directory was in place. It returns errLimit when the cap was reached.
-func (w *watcher) addChildren(dir string, emit bool) error {
-	fd, err := openat(atFDCWD, dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil
-	}
+// openSub opens a directory found below the root (resolved anew, a link at its end not
+// followed).
+func (w *watcher) openSub(dir string) (int, error) {
+	return w.r.open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
+}
+
+// addChildren adds every directory below dir, open as fd (which it closes), not following
+// links. With emit, every entry found is reported as created: it may have appeared before
+// the watch on its directory was in place. It returns errLimit when the cap was reached.
+func (w *watcher) addChildren(fd int, dir string, emit bool) error {
 	var subdirs []string
 	for {
 		names, err := readNames(fd, w.dbuf)
@@ -245,14 +269,20 @@ func (w *watcher) addChildren(dir string, emit bool) error {
 	}
 	closeFD(fd)
 	for _, p := range subdirs {
-		err := w.add(p, dirMask, true)
-		if err == errLimit || err == syscall.ENOSPC {
-			return errLimit
-		}
+		sub, err := w.openSub(p)
 		if err != nil {
 			continue // gone, or not readable by the user
 		}
-		if err := w.addChildren(p, emit); err != nil {
+		err = w.add(sub, p)
+		if err == errLimit || err == syscall.ENOSPC {
+			closeFD(sub)
+			return errLimit
+		}
+		if err != nil {
+			closeFD(sub)
+			continue
+		}
+		if err := w.addChildren(sub, p, emit); err != nil {
 			return err
 		}
 	}
@@ -262,9 +292,15 @@ func (w *watcher) addChildren(dir string, emit bool) error {
 // addNew watches a directory that appeared in the tree while watching. Past the cap the
 // host gets an overflow event for it: changes below it are not seen.
 func (w *watcher) addNew(dir string) error {
-	err := w.add(dir, dirMask, true)
+	fd, err := w.openSub(dir)
+	if err != nil {
+		return nil // gone, or not readable by the user
+	}
+	err = w.add(fd, dir)
 	if err == nil {
-		err = w.addChildren(dir, true)
+		err = w.addChildren(fd, dir, true)
+	} else {
+		closeFD(fd)
 	}
 	if err == errLimit || err == syscall.ENOSPC {
 		return w.send("overflow", dir, true)
@@ -310,8 +346,10 @@ func (w *watcher) event(wd int32, mask, cookie uint32, name string, movedFrom ma
 		}
 		if w.recursive && !w.file {
 			// Directories created meanwhile may be unwatched: look again.
-			if err := w.addChildren(w.root, false); err == errSent {
-				return err
+			if fd, err := w.r.open(w.root, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK); err == nil {
+				if err := w.addChildren(fd, w.root, false); err == errSent {
+					return err
+				}
 			}
 		}
 		return nil

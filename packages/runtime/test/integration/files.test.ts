@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LABELS } from '@axo/podman-args';
-import { podmanGate, removeContainersByLabel, retainedBytes, TEST_IMAGE, tempDir, uniqueOwner } from '@axo/test-utils';
+import {
+  podman,
+  podmanGate,
+  removeContainersByLabel,
+  retainedBytes,
+  TEST_IMAGE,
+  tempDir,
+  uniqueOwner,
+} from '@axo/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AxoError, FileError, type FileEvent, type SandboxFiles, SessionSandbox } from '../../src/index';
 
@@ -125,6 +133,79 @@ describe.skipIf(!gate.ok)('sandbox.files in a real session', () => {
     expect(await files.stat('shadow-link')).toMatchObject({ type: 'symlink', symlinkTarget: '/etc/shadow' });
   });
 
+  it('an ordinary link in the workdir still resolves to the container’s file, for any user', async () => {
+    symlinkSync('/etc/hostname', join(dir.path, 'hostname-link'));
+    const want = (await sandbox.exec(['cat', '/etc/hostname'])).stdout;
+    expect(want).not.toBe('');
+    expect((await files.readFile('hostname-link', { user: 'nobody' })).toString()).toBe(want);
+    expect((await files.readFile('hostname-link')).toString()).toBe(want);
+  });
+
+  it('a user gets nothing through the agent’s /proc/1/fd while a root write holds a directory open', async () => {
+    // The agent resolves with openat2 (RESOLVE_NO_MAGICLINKS) in podman's default seccomp
+    // profile; without it, it says so in its log and walks paths itself.
+    expect(podman(['logs', sandbox.container])).not.toMatch(/openat2 is not available/);
+    const setup = await sandbox.exec([
+      'sh',
+      '-c',
+      'chmod 700 /root && mkdir -p /root/pub && chmod 777 /root/pub && echo data >/root/pub/data',
+    ]);
+    expect(setup.exitCode).toBe(0);
+    const nobody = { user: 'nobody' };
+    expect(await failure(files.readFile('/root/pub/data', nobody))).toMatchObject({ code: 'PERMISSION_DENIED' });
+
+    // A root write in progress: the agent holds a descriptor on /root/pub until it ends.
+    const source = new Readable({ read() {} });
+    source.push('x');
+    const writing = files.write('/root/pub/big', source);
+    let fd: string | undefined;
+    for (let i = 0; i < 250 && fd === undefined; i++) {
+      // Root may look at the agent's descriptors (and their link texts).
+      const { entries } = await files.list('/proc/1/fd');
+      fd = entries.find((e) => e.symlinkTarget === '/root/pub')?.name;
+      if (fd === undefined) await sleep(20);
+    }
+    expect(fd, 'the agent holds a descriptor on /root/pub').toBeDefined();
+
+    // An ordinary nobody process cannot get in there…
+    const cat = await sandbox.exec(['cat', `/proc/1/fd/${fd}/data`], { user: 'nobody' });
+    expect(cat.exitCode).not.toBe(0);
+    expect(cat.stdout).toBe('');
+    // …and neither can a file request acting as nobody: no listing, no read, no write.
+    const denied = { code: 'PERMISSION_DENIED', agentCode: 'PERMISSION' };
+    expect(await failure(files.list('/proc/1/fd', nobody))).toMatchObject(denied);
+    expect(await failure(files.stat(`/proc/1/fd/${fd}`, nobody))).toMatchObject(denied);
+    for (const via of [`/proc/1/fd/${fd}`, `/proc/self/fd/${fd}`, `/proc/thread-self/fd/${fd}`]) {
+      expect(await failure(files.readFile(`${via}/data`, nobody))).toMatchObject(denied);
+      expect(await failure(files.stat(`${via}/data`, { ...nobody, follow: true }))).toMatchObject(denied);
+      expect(await failure(files.list(via, nobody))).toMatchObject(denied);
+      expect(await failure(files.write(`${via}/planted`, 'planted', nobody))).toMatchObject(denied);
+      expect(await failure(files.mkdir(`${via}/d`, nobody))).toMatchObject(denied);
+      // Root gains nothing from a magic link, but follows none either.
+      expect(await failure(files.readFile(`${via}/data`))).toMatchObject({
+        code: 'INVALID_INPUT',
+        agentCode: 'INVALID',
+      });
+    }
+    // Nor through a link nobody plants, nor through the agent's root link, nor with a watch.
+    await files.symlink('/tmp/via-agent-fd', `/proc/1/fd/${fd}`, nobody);
+    expect(await failure(files.readFile('/tmp/via-agent-fd/data', nobody))).toMatchObject(denied);
+    expect(await failure(files.readFile('/proc/1/root/root/pub/data', nobody))).toMatchObject(denied);
+    expect(await failure(files.watch(`/proc/1/fd/${fd}`, nobody))).toMatchObject(denied);
+    expect(await failure(files.watch('/tmp/via-agent-fd', { ...nobody, recursive: true }))).toMatchObject(denied);
+    // Which descriptors the agent holds is not nobody's to learn: a missing one is refused alike.
+    expect(await failure(files.stat('/proc/1/fd/999999/data', nobody))).toMatchObject(denied);
+    expect(await failure(files.readFile('/proc/1/maps', nobody))).toMatchObject(denied);
+
+    // The root write goes on and lands; nothing was planted.
+    source.push(null);
+    expect(await writing).toMatchObject({ path: '/root/pub/big', size: 1 });
+    expect((await sandbox.exec(['ls', '-A', '/root/pub'])).stdout.split('\n').filter(Boolean).sort()).toEqual([
+      'big',
+      'data',
+    ]);
+  });
+
   it('refuses a FIFO at once, without blocking on it', async () => {
     execFileSync('mkfifo', [join(dir.path, 'fifo')]);
     const started = performance.now();
@@ -232,6 +313,31 @@ describe.skipIf(!gate.ok)('sandbox.files in a real session', () => {
     expect(ops.at(-1)).toBe('remove');
     // The atomic write lands as a rename of its temporary file: a create of the name.
     expect(ops).toContain('create');
+    await watch.close();
+  });
+
+  it('a recursive watch of a link to a directory watches its subdirectories', async () => {
+    const made = await sandbox.exec([
+      'sh',
+      '-c',
+      'mkdir -p /tmp/linked/sub && chmod -R 777 /tmp/linked && ln -s linked /tmp/linked-link',
+    ]);
+    expect(made.exitCode).toBe(0);
+    const watch = await files.watch('/tmp/linked-link', { recursive: true, user: 'nobody' });
+    const seen: FileEvent[] = [];
+    const collected = (async () => {
+      for await (const event of watch) {
+        seen.push(event);
+        if (event.path === '/tmp/linked-link/sub/new/f') break;
+      }
+    })();
+    await files.write('/tmp/linked/sub/a', 'x', { user: 'nobody' });
+    await sandbox.exec(['sh', '-c', 'mkdir /tmp/linked/sub/new && touch /tmp/linked/sub/new/f'], { user: 'nobody' });
+    await Promise.race([collected, sleep(5000)]);
+    const paths = seen.map((e) => e.path);
+    expect(paths).toContain('/tmp/linked-link/sub/a');
+    expect(paths).toContain('/tmp/linked-link/sub/new');
+    expect(paths).toContain('/tmp/linked-link/sub/new/f');
     await watch.close();
   });
 
