@@ -248,18 +248,24 @@ program
   .option('--host <host>', 'address to listen on (default 127.0.0.1; env AXO_SERVER_HOST)')
   .option('--port <port>', 'port (default 7878; env AXO_SERVER_PORT)')
   .option('--root <dir>', 'allow session working directories under this directory (repeatable)', collect, [])
+  .option('--e2b', 'also serve the E2B API, for the official E2B SDKs (env AXO_SERVER_E2B=1)')
   .addHelpText(
     'after',
-    examples(['axo serve --root ~/src', 'AXO_TOKEN=$(openssl rand -hex 32) axo serve --host 0.0.0.0 --root /srv/work']),
+    examples([
+      'axo serve --root ~/src',
+      'AXO_TOKEN=$(openssl rand -hex 32) axo serve --host 0.0.0.0 --root /srv/work',
+      'AXO_TOKEN=e2b_$(openssl rand -hex 20) axo serve --e2b --root /srv/e2b',
+    ]),
   )
   .action(
-    run(async (o: { host?: string; port?: string; root: string[] }) => {
+    run(async (o: { host?: string; port?: string; root: string[]; e2b?: boolean }) => {
       const { main } = await import('@axo/server');
       await main({
         ...process.env,
         ...(o.host !== undefined && { AXO_SERVER_HOST: o.host }),
         ...(o.port !== undefined && { AXO_SERVER_PORT: o.port }),
         ...(o.root.length > 0 && { AXO_SERVER_ROOTS: o.root.join(',') }),
+        ...(o.e2b === true && { AXO_SERVER_E2B: '1' }),
       });
       // The server runs until a signal stops it.
       await new Promise(() => {});

@@ -56,6 +56,11 @@ export const serverConfigSchema = z.strictObject({
   stopSessionsOnShutdown: z.boolean().default(false),
   /** Dev tools to ensure in new sessions; [] skips provisioning. @default [] */
   provisionTools: z.array(z.string()).default([]),
+  /**
+   * Serve E2B's API (control plane and envd) on this port too, so the official E2B SDKs work
+   * unchanged against this server (see README, "E2B compatibility"). @default false
+   */
+  e2b: z.boolean().default(false),
   /** pino log level. @default 'info' */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -92,6 +97,7 @@ const envSchema = z.object({
   AXO_SERVER_STOP_SESSIONS_ON_SHUTDOWN: bool.optional(),
   AXO_SERVER_PROVISION_TOOLS: z.string().optional(),
   AXO_SERVER_LOG_LEVEL: z.string().optional(),
+  AXO_SERVER_E2B: bool.optional(),
   XDG_STATE_HOME: z.string().optional(),
 });
 
@@ -133,6 +139,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     stopSessionsOnShutdown: e.AXO_SERVER_STOP_SESSIONS_ON_SHUTDOWN,
     provisionTools: list(e.AXO_SERVER_PROVISION_TOOLS),
     logLevel: e.AXO_SERVER_LOG_LEVEL,
+    e2b: e.AXO_SERVER_E2B,
     policy: {
       ...(e.AXO_SERVER_DEFAULT_IMAGE && { defaultImage: e.AXO_SERVER_DEFAULT_IMAGE }),
       ...(e.AXO_SERVER_TRUSTED_IMAGES && { trustedImages: list(e.AXO_SERVER_TRUSTED_IMAGES) }),

@@ -6,6 +6,7 @@ import { ensurePodman } from '@axo/runtime';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type ServerConfig, type ServerConfigInput, serverConfigSchema } from './config';
+import { e2bRouteKind, registerE2b } from './e2b/index';
 import { createMetrics } from './metrics';
 import { ApiError, handleError, sendProblem } from './problem';
 import { createRouter, registerRoutes } from './routes/index';
@@ -131,6 +132,8 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
     if (PUBLIC.has(path)) return;
+    // E2B's routes authenticate themselves (API key, envd access token, or signature).
+    if (e2bRouteKind(request) !== undefined) return;
     const presented = presentedToken(request.headers);
     // A session token reaches its own session's routes only (else 403; 401 once dead).
     if (!tokenMatches(presented, token.token) && !sessionTokens.authorize(presented, request)) {
@@ -158,6 +161,13 @@ export async function buildServer(input: ServerConfigInput): Promise<AxoServer> 
   const router = createRouter(app);
   registerRoutes(router, { sessions: manager, metrics, tokens: sessionTokens, config });
   registerTerminalSocket(app, manager);
+  if (config.e2b) {
+    await registerE2b(
+      app,
+      { sessions: manager, tokens: sessionTokens, config, operatorToken: token.token, owner },
+      log,
+    );
+  }
   const openapi = router.openapi({ title: 'axo-server', version: VERSION });
   app.get('/openapi.json', async () => openapi);
 
