@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { IMAGE, REPS, type Row, type Scenario } from './lib';
 import { agent } from './scenarios/agent';
 import { defaultPath } from './scenarios/default-path';
+import { e2b } from './scenarios/e2b';
 import { egress } from './scenarios/egress';
 import { files } from './scenarios/files';
 import { pipes } from './scenarios/pipes';
@@ -28,6 +29,7 @@ const all: Record<string, Scenario> = {
   taskMemory,
   files,
   egress,
+  e2b,
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 const chosen =
