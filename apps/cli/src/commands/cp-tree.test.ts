@@ -1,24 +1,40 @@
-// Directory downloads against a hostile listing: whatever the session claims, nothing is
-// written outside the destination, and a directory swapped for a link mid-copy is not
-// followed.
+// Directory copies against a hostile session: whatever its listing claims, nothing is
+// written outside the destination, a directory swapped for a link mid-copy is not followed,
+// and an upload sends only what it pinned before the session could see anything.
 import {
+  closeSync,
+  constants,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { AgentFiles, FileEntry } from '@axo/runtime/agent';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseLocation } from '../files-reach';
-import { downloadTree, isPlainName } from './cp-tree';
+import { O_PATH } from './cp-host';
+import { downloadTree, type HostPlace, isPlainName, uploadTree } from './cp-tree';
+
+const opened: number[] = [];
+/** `path` as a place to create: its parent held by descriptor (closed after each test). */
+function placeAt(path: string): HostPlace {
+  const dirFd = openSync(dirname(path), O_PATH | constants.O_DIRECTORY);
+  opened.push(dirFd);
+  return { dirFd, name: basename(path), shown: path };
+}
+afterEach(() => {
+  for (const fd of opened.splice(0)) closeSync(fd);
+});
 
 const entry = (path: string, type: FileEntry['type'] = 'file', extra: Partial<FileEntry> = {}): FileEntry => ({
   name: path.split('/').at(-1) as string,
@@ -65,7 +81,7 @@ describe('downloadTree', () => {
       entry('/r/up', 'symlink', { symlinkTarget: '../../..' }),
       entry('/r/top', 'symlink', { symlinkTarget: '/' }),
     ]);
-    await downloadTree(files, root, join(base, 'd'));
+    await downloadTree(files, root, placeAt(join(base, 'd')));
     expect(readFileSync(join(base, 'd/a/f'), 'utf8')).toBe('/r/a/f');
     expect(lstatSync(join(base, 'd/a/f')).mode & 0o7777).toBe(0o755);
     expect(lstatSync(join(base, 'd/up')).isSymbolicLink()).toBe(true);
@@ -78,7 +94,7 @@ describe('downloadTree', () => {
       entry('/r/top/planted', 'file'),
       entry('/r/top/dir', 'dir'),
     ]);
-    await downloadTree(files, root, join(base, 'd'));
+    await downloadTree(files, root, placeAt(join(base, 'd')));
     expect(readdirSync(base).sort()).toEqual(['d']);
     expect(readdirSync(join(base, 'd'))).toEqual(['top']);
   });
@@ -89,13 +105,15 @@ describe('downloadTree', () => {
     ['a name that does not match its path', entry('/r/a', 'file', { name: 'b' })],
     ['an empty element', entry('/r//x')],
   ])('refuses %s before creating anything', async (_name, bad) => {
-    await expect(downloadTree(fakeFiles([bad]), root, join(base, 'd'))).rejects.toMatchObject({ code: 'AGENT_FAILED' });
+    await expect(downloadTree(fakeFiles([bad]), root, placeAt(join(base, 'd')))).rejects.toMatchObject({
+      code: 'AGENT_FAILED',
+    });
     expect(existsSync(join(base, 'd'))).toBe(false);
   });
 
   it('refuses to merge into an existing destination', async () => {
     mkdirSync(join(base, 'd'));
-    await expect(downloadTree(fakeFiles([entry('/r/a')]), root, join(base, 'd'))).rejects.toMatchObject({
+    await expect(downloadTree(fakeFiles([entry('/r/a')]), root, placeAt(join(base, 'd')))).rejects.toMatchObject({
       code: 'CONFLICT',
     });
   });
@@ -110,9 +128,115 @@ describe('downloadTree', () => {
         symlinkSync(outside, join(dest, 'sub'));
       }
     });
-    await downloadTree(files, root, dest);
+    await downloadTree(files, root, placeAt(dest));
     expect(readdirSync(outside)).toEqual([]);
     expect(readdirSync(join(dest, 'moved')).sort()).toEqual(['a', 'b']);
+  });
+
+  it('a link the session plants under a name cp is about to create stops the copy, naming the host path', async () => {
+    const outside = join(base, 'outside');
+    mkdirSync(outside);
+    const dest = join(base, 'd');
+    const files = fakeFiles([entry('/r/a'), entry('/r/b')], (path) => {
+      if (path === '/r/a') symlinkSync(join(outside, 'b'), join(dest, 'b'));
+    });
+    await expect(downloadTree(files, root, placeAt(dest))).rejects.toMatchObject({
+      code: 'EEXIST',
+      message: expect.stringContaining(`'${join(dest, 'b')}'`),
+    });
+    expect(readdirSync(outside)).toEqual([]);
+  });
+});
+
+/** What a fake session was sent: files by content, directories and links. */
+function recordingFiles(onMkdir: (path: string) => void = () => {}) {
+  const sent: Record<string, string> = {};
+  const files = {
+    mkdir: async (path: string) => {
+      sent[path] = 'dir';
+      onMkdir(path);
+    },
+    write: async (path: string, chunks: AsyncIterable<Uint8Array>) => {
+      const parts: Buffer[] = [];
+      for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+      sent[path] = `file ${Buffer.concat(parts).toString()}`;
+    },
+    symlink: async (path: string, text: string) => {
+      sent[path] = `link ${text}`;
+    },
+  } as unknown as AgentFiles;
+  return { files, sent };
+}
+
+describe('uploadTree', () => {
+  let base: string;
+  beforeEach(() => {
+    base = mkdtempSync(join(tmpdir(), 'axo-cp-up-'));
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  });
+  afterEach(() => {
+    rmSync(base, { recursive: true, force: true });
+    vi.restoreAllMocks();
+  });
+
+  /** Opens `path` the way cp does before uploading it. */
+  const rootOf = (path: string) => {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    opened.push(fd);
+    return { fd, st: lstatSync(path) };
+  };
+
+  it('sends files, directories and links as links', async () => {
+    const src = join(base, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'sub', 'f'), 'deep');
+    symlinkSync('/etc/passwd', join(src, 'l'));
+    const { files, sent } = recordingFiles();
+    const { fd, st } = rootOf(src);
+    expect(await uploadTree(files, fd, st, '/t', src)).toBe(3);
+    expect(sent).toEqual({ '/t': 'dir', '/t/l': 'link /etc/passwd', '/t/sub': 'dir', '/t/sub/f': 'file deep' });
+  });
+
+  it('the source swapped for a link once the session sees the copy begin: only what was pinned is sent', async () => {
+    const src = join(base, 'src');
+    const secret = join(base, 'secret');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    mkdirSync(join(secret, 'sub'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(src, 'key'), 'decoy');
+    writeFileSync(join(src, 'sub', 'key'), 'decoy');
+    writeFileSync(join(secret, 'key'), 'SECRET');
+    writeFileSync(join(secret, 'sub', 'key'), 'SECRET');
+    writeFileSync(join(secret, 'other'), 'SECRET');
+    // The session watches its workdir: the moment a directory appears on its side, the
+    // host directory being read is swapped for a link (the root first, then `sub`).
+    const { files, sent } = recordingFiles((path) => {
+      const [host, link] = path === '/t' ? [src, secret] : [join(`${src}.orig`, 'sub'), join(secret, 'sub')];
+      renameSync(host, `${host}.orig`);
+      symlinkSync(link, host);
+    });
+    const { fd, st } = rootOf(src);
+    await uploadTree(files, fd, st, '/t', src);
+    expect(sent).toEqual({ '/t': 'dir', '/t/key': 'file decoy', '/t/sub': 'dir', '/t/sub/key': 'file decoy' });
+  });
+
+  it('an entry swapped for a link before it is read is sent as a link, never followed', async () => {
+    const src = join(base, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a'), 'a');
+    writeFileSync(join(src, 'b'), 'b');
+    writeFileSync(join(base, 'secret'), 'SECRET');
+    const { files, sent } = recordingFiles();
+    const write = files.write.bind(files);
+    files.write = (async (path: string, chunks: AsyncIterable<Uint8Array>) => {
+      if (path === '/t/a') {
+        rmSync(join(src, 'b'));
+        symlinkSync(join(base, 'secret'), join(src, 'b'));
+      }
+      return write(path, chunks as never);
+    }) as AgentFiles['write'];
+    const { fd, st } = rootOf(src);
+    await uploadTree(files, fd, st, '/t', src);
+    expect(sent['/t/b']).toBe(`link ${join(base, 'secret')}`);
   });
 });
 

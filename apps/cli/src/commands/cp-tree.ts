@@ -1,32 +1,41 @@
 // Directory copies for `axo cp`, both directions, and the host-side file plumbing they share.
 //
+// Every host entry is reached through a descriptor of its parent (`/proc/self/fd/N/name`,
+// see cp-host.ts), never by its path: a session's workdir is a host directory the container
+// changes at will, so a name resolved twice may mean two different things.
+//
 // Downloading a tree must never write outside its destination, whatever the session put in
 // it: entries come from the agent's listing (links listed, never followed), every name is
-// checked to be one plain path element, the destination is a directory this process
-// created, and everything below it is created relative to an open descriptor of its
-// parent (`/proc/self/fd/N/name`) with O_CREAT|O_EXCL|O_NOFOLLOW. A link in the tree is
-// recreated as a link with its text; nothing is ever written through one — also when the
-// destination lies in the session's own workdir, where the container could swap a
-// directory for a link mid-copy.
+// checked to be one plain path element, the destination is a directory this process created
+// (checked new and empty before anything is written into it or its mode is set), and
+// everything below it is created relative to a descriptor of its parent with
+// O_CREAT|O_EXCL|O_NOFOLLOW. A link in the tree is recreated as a link with its text;
+// nothing is ever written through one.
+//
+// Uploading a tree reads only what it pinned: each directory is opened (O_NOFOLLOW) before
+// the session can see anything of it, listed through that descriptor, and each entry is
+// opened relative to it and checked to be the very one its lstat described. Host links are
+// sent as links (their text), never followed.
 import {
   closeSync,
   constants,
   fchmodSync,
   futimesSync,
-  lstatSync,
   mkdirSync,
   openSync,
   read,
   readdirSync,
   readlinkSync,
+  type Stats,
   symlinkSync,
 } from 'node:fs';
 import { posix } from 'node:path';
 import { AxoError } from '@axo/podman-args/errors';
 import type { AgentFiles, FileEntry } from '@axo/runtime/agent';
 import { writeAll } from '../io';
+import { changedError, lstatAt, openSame, shownAs, under } from './cp-host';
 
-const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants;
 /** Bytes per read from a host file: one agent frame. */
 const CHUNK = 1024 * 1024;
 /** The agent's listing depth limit. */
@@ -42,8 +51,15 @@ export function isPlainName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
-/** The path of `name` inside the directory open as `dirFd`, resolved by the kernel from the descriptor. */
-export const under = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`;
+/** A host entry to create: `name` in the directory open as `dirFd`; `shown` names it in messages. */
+export interface HostPlace {
+  readonly dirFd: number;
+  readonly name: string;
+  readonly shown: string;
+}
+
+/** The entries of the directory open as `dirFd` (listed through the descriptor, not a path). */
+const entriesOf = (dirFd: number) => readdirSync(under(dirFd));
 
 /** One read(2) of `fd` into `buffer`; EAGAIN (a non-blocking stdin someone shares) waits as a blocking read would. */
 async function readSome(fd: number, buffer: Buffer): Promise<number> {
@@ -130,11 +146,39 @@ function finishDir(dir: OpenDir): void {
 }
 
 /**
- * Copies the session directory `root` (its entry, from a stat) into `dest`, which must not
+ * Creates directory `name` in `dirFd` and opens it. What is then found at that name must be
+ * a directory (not a link) and empty, or nothing is written into it and its mode and time
+ * are never set: a session that swaps in a link, or a directory of its own, stops the copy.
+ * (`dirFd` is pinned, so what can be found there is at worst another directory of the same
+ * parent: inside the session's own workdir, never elsewhere on the host.)
+ */
+function makeDir(place: HostPlace): number {
+  const at = under(place.dirFd, place.name);
+  mkdirSync(at, { mode: 0o700 });
+  let fd: number;
+  try {
+    fd = openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch {
+    throw changedError(place.shown);
+  }
+  if (entriesOf(fd).length > 0) {
+    closeSync(fd);
+    throw changedError(place.shown);
+  }
+  return fd;
+}
+
+/**
+ * Copies the session directory `root` (its entry, from a stat) to `dest`, which must not
  * exist yet: it is created here, so everything below it is ours. Returns the count of
  * entries written.
  */
-export async function downloadTree(files: AgentFiles, root: FileEntry, dest: string, user?: string): Promise<number> {
+export async function downloadTree(
+  files: AgentFiles,
+  root: FileEntry,
+  dest: HostPlace,
+  user?: string,
+): Promise<number> {
   const as = user === undefined ? {} : { user };
   const listing = await files.list(root.path, { depth: MAX_DEPTH, ...as });
   if (listing.truncated) {
@@ -145,11 +189,13 @@ export async function downloadTree(files: AgentFiles, root: FileEntry, dest: str
   const entries = listing.entries
     .map((entry) => ({ entry, parts: relativeParts(root.path, entry) }))
     .sort((a, b) => compareParts(a.parts, b.parts));
+  let rootFd: number;
   try {
-    mkdirSync(dest, { mode: 0o700 });
+    rootFd = makeDir(dest);
   } catch (cause) {
+    if (AxoError.isInstance(cause)) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;
-    throw new AxoError(code === 'EEXIST' ? 'CONFLICT' : 'INVALID_INPUT', `cannot create ${dest}: ${code}`, {
+    throw new AxoError(code === 'EEXIST' ? 'CONFLICT' : 'INVALID_INPUT', `cannot create ${dest.shown}: ${code}`, {
       cause,
       hint:
         code === 'EEXIST'
@@ -157,7 +203,7 @@ export async function downloadTree(files: AgentFiles, root: FileEntry, dest: str
           : 'Its parent directory must exist.',
     });
   }
-  const stack: OpenDir[] = [{ parts: [], fd: openSync(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), entry: root }];
+  const stack: OpenDir[] = [{ parts: [], fd: rootFd, entry: root }];
   let written = 0;
   try {
     for (const { entry, parts } of entries) {
@@ -171,28 +217,33 @@ export async function downloadTree(files: AgentFiles, root: FileEntry, dest: str
         continue;
       }
       const at = under(parent.fd, entry.name);
-      if (entry.type === 'dir') {
-        mkdirSync(at, { mode: 0o700 });
-        stack.push({ parts, fd: openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), entry });
-        if (parts.length === MAX_DEPTH)
-          warn(`${entry.path} is ${MAX_DEPTH} levels deep: what is below it was not copied`);
-      } else if (entry.type === 'file') {
-        const fd = openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-        try {
-          await downloadInto(files, entry.path, fd, user);
-          futimesSync(fd, mtimeOf(entry), mtimeOf(entry));
-          fchmodSync(fd, plainMode(entry.mode));
-        } finally {
-          closeSync(fd);
+      const shown = posix.join(dest.shown, ...parts);
+      try {
+        if (entry.type === 'dir') {
+          stack.push({ parts, fd: makeDir({ dirFd: parent.fd, name: entry.name, shown }), entry });
+          if (parts.length === MAX_DEPTH)
+            warn(`${entry.path} is ${MAX_DEPTH} levels deep: what is below it was not copied`);
+        } else if (entry.type === 'file') {
+          const fd = openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+          try {
+            await downloadInto(files, entry.path, fd, user);
+            futimesSync(fd, mtimeOf(entry), mtimeOf(entry));
+            fchmodSync(fd, plainMode(entry.mode));
+          } finally {
+            closeSync(fd);
+          }
+        } else if (entry.type === 'symlink' && entry.symlinkTarget !== undefined) {
+          // The link's text, as it was: it is never resolved here.
+          symlinkSync(entry.symlinkTarget, at);
+        } else {
+          warn(
+            `skipping ${entry.path}: ${entry.type === 'symlink' ? 'its link text cannot be read' : 'not a file, directory or link'}`,
+          );
+          continue;
         }
-      } else if (entry.type === 'symlink' && entry.symlinkTarget !== undefined) {
-        // The link's text, as it was: it is never resolved here.
-        symlinkSync(entry.symlinkTarget, at);
-      } else {
-        warn(
-          `skipping ${entry.path}: ${entry.type === 'symlink' ? 'its link text cannot be read' : 'not a file, directory or link'}`,
-        );
-        continue;
+      } catch (error) {
+        // EEXIST and the like: the session put something in a directory axo just made.
+        throw shownAs(error, shown);
       }
       written++;
     }
@@ -202,29 +253,31 @@ export async function downloadTree(files: AgentFiles, root: FileEntry, dest: str
   return written;
 }
 
-/** Uploads host file `path` (already lstat'ed as a regular file) to `target`, with `mode`. */
-export async function uploadFile(
+/** Uploads the host file open as `fd` to `target`, with `mode`, at the session's pace. */
+export async function uploadFd(
   files: AgentFiles,
-  path: string,
+  fd: number,
   target: string,
   mode: number,
   user?: string,
 ): Promise<void> {
-  // O_NOFOLLOW: a link swapped in since the lstat is refused, not followed.
-  const fd = openSync(path, O_RDONLY | O_NOFOLLOW);
-  try {
-    await files.write(target, fdChunks(fd), { mode: plainMode(mode), ...(user !== undefined && { user }) });
-  } finally {
-    closeSync(fd);
-  }
+  await files.write(target, fdChunks(fd), { mode: plainMode(mode), ...(user !== undefined && { user }) });
 }
 
 /**
- * Copies the host directory `src` to `target` in the session, walking with lstat: host
- * links are recreated as links (their text), never followed. `target` is created, or
- * merged into when it is already a directory. Returns the count of entries written.
+ * Copies the host directory open as `rootFd` (`rootSt` its stat; `shown` its path, for
+ * messages) to `target` in the session: host links are recreated as links (their text),
+ * never followed. `target` is created, or merged into when it is already a directory.
+ * Returns the count of entries written.
  */
-export async function uploadTree(files: AgentFiles, src: string, target: string, user?: string): Promise<number> {
+export async function uploadTree(
+  files: AgentFiles,
+  rootFd: number,
+  rootSt: Stats,
+  target: string,
+  shown: string,
+  user?: string,
+): Promise<number> {
   const as = user === undefined ? {} : { user };
   const mkdir = async (path: string, mode: number) => {
     try {
@@ -239,25 +292,45 @@ export async function uploadTree(files: AgentFiles, src: string, target: string,
     }
   };
   let written = 0;
-  const walk = async (dir: string, remote: string): Promise<void> => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = posix.join(dir, name);
+  const walk = async (dirFd: number, remote: string, shownDir: string): Promise<void> => {
+    for (const name of entriesOf(dirFd).sort()) {
+      const path = posix.join(shownDir, name);
       const to = posix.join(remote, name);
-      const st = lstatSync(path);
-      if (st.isDirectory()) {
-        await mkdir(to, st.mode);
-        written++;
-        await walk(path, to);
+      const st = lstatAt(dirFd, name);
+      if (!st) {
+        warn(`skipping ${path}: it is gone`);
+      } else if (st.isDirectory()) {
+        // Pinned before the session hears of it: a swap after this cannot redirect the walk.
+        const fd = openSame(dirFd, name, O_RDONLY | O_DIRECTORY, st, path);
+        try {
+          await mkdir(to, st.mode);
+          written++;
+          await walk(fd, to, path);
+        } finally {
+          closeSync(fd);
+        }
       } else if (st.isFile()) {
-        await uploadFile(files, path, to, st.mode, user);
+        const fd = openSame(dirFd, name, O_RDONLY | O_NONBLOCK, st, path);
+        try {
+          await uploadFd(files, fd, to, st.mode, user);
+        } finally {
+          closeSync(fd);
+        }
         written++;
       } else if (st.isSymbolicLink()) {
-        await files.symlink(to, readlinkSync(path), as);
+        let text: string;
+        try {
+          text = readlinkSync(under(dirFd, name));
+        } catch {
+          // EINVAL or ENOENT: no longer the link lstat saw.
+          throw changedError(path);
+        }
+        await files.symlink(to, text, as);
         written++;
       } else warn(`skipping ${path}: not a file, directory or link`);
     }
   };
-  await mkdir(target, lstatSync(src).mode);
-  await walk(src, target);
+  await mkdir(target, rootSt.mode);
+  await walk(rootFd, target, shown);
   return written;
 }

@@ -1,22 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  futimesSync,
-  openSync,
-  realpathSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { closeSync, constants, fchmodSync, futimesSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { basename, posix, resolve } from 'node:path';
 import { InvalidInputError } from '@axo/podman-args/errors';
 import { type AgentFiles, type FileEntry, FileError } from '@axo/runtime/agent';
 import { EXIT } from '../exit-codes';
 import { fileFailure, type Location, parseLocation, sessionFiles } from '../files-reach';
 import { ReaderGoneError, writeAll } from '../io';
-import { downloadInto, downloadTree, fdChunks, plainMode, under, uploadFile, uploadTree } from './cp-tree';
+import { type Destination, openSource, resolveDestination, under } from './cp-host';
+import {
+  downloadInto,
+  downloadTree,
+  fdChunks,
+  type HostPlace,
+  isPlainName,
+  plainMode,
+  uploadFd,
+  uploadTree,
+} from './cp-tree';
+import { workdirGuard } from './cp-workdirs';
 
 export interface CpOptions {
   /** Act as this user inside the session. @default the session's user */
@@ -26,12 +27,14 @@ export interface CpOptions {
 type SessionSide = Extract<Location, { kind: 'session' }>;
 type OtherSide = Exclude<Location, { kind: 'session' }>;
 
-const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = constants;
 
 /**
  * `axo cp SRC DST`, the `podman cp` convention: `ID:PATH` is the session's side, `-` is
  * stdin or stdout (a single file), files and directories both ways. Everything goes through
- * the session's agent, acting as the session's user; bytes stream with backpressure.
+ * the session's agent, acting as the session's user; bytes stream with backpressure. The
+ * host path is resolved once and then held by descriptor (cp-host.ts); a link on it is
+ * followed only outside every session's workdir (cp-workdirs.ts).
  */
 export async function cp(srcArg: string, dstArg: string, o: CpOptions): Promise<number> {
   const src = parseLocation(srcArg);
@@ -77,15 +80,40 @@ async function download(src: SessionSide, dst: OtherSide, user: string | undefin
     }
     return toStdout(files, entry.path, user);
   }
-  if (entry.type === 'dir') {
-    await downloadTree(files, entry, treeDestination(dst.path, entry), user);
-    return EXIT.ok;
-  }
-  if (entry.type !== 'file') {
+  if (entry.type !== 'dir' && entry.type !== 'file') {
     throw new InvalidInputError('src', `${src.path} is ${kindOf(entry)}: only files and directories can be copied`);
   }
-  await downloadFile(files, entry, fileDestination(dst.path, entry.name), user);
+  const dest = await resolveDestination(dst.path, workdirGuard());
+  try {
+    const place = placeFor(dst.path, dest, entry);
+    if (entry.type === 'dir') await downloadTree(files, entry, place, user);
+    else await downloadFile(files, entry, place, user);
+  } finally {
+    closeSync(dest.dirFd);
+  }
   return EXIT.ok;
+}
+
+/**
+ * Where a download goes: into an existing host directory under the source's name, or at
+ * the path named. A directory goes only where nothing is yet; a file replaces what is there
+ * (a link included, which is never written through).
+ */
+function placeFor(shown: string, dest: Destination, entry: FileEntry): HostPlace {
+  if (dest.kind === 'into') {
+    if (entry.name === '/') throw new InvalidInputError('dst', 'name a new directory to copy the session’s root into');
+    if (!isPlainName(entry.name)) {
+      throw new InvalidInputError('src', `the session named its file ${JSON.stringify(entry.name)}, not a plain name`);
+    }
+    return { dirFd: dest.dirFd, name: entry.name, shown: posix.join(shown, entry.name) };
+  }
+  if (entry.type === 'dir' && dest.existing) {
+    throw new InvalidInputError('dst', `${shown} exists and is not a directory; a directory cannot be copied over it`);
+  }
+  if (entry.type === 'file' && dest.slash) {
+    throw new InvalidInputError('dst', `directory ${shown} ${dest.existing ? 'is not a directory' : 'does not exist'}`);
+  }
+  return { dirFd: dest.dirFd, name: dest.name, shown };
 }
 
 /** A file to stdout at the reader's pace; a reader that leaves stops the read in the session. */
@@ -101,48 +129,30 @@ async function toStdout(files: AgentFiles, path: string, user: string | undefine
   return EXIT.ok;
 }
 
-/** Where a downloaded directory goes: into an existing host directory, or as a new one. */
-function treeDestination(dst: string, entry: FileEntry): string {
-  const st = statSync(dst, { throwIfNoEntry: false });
-  if (!st) return dst;
-  if (!st.isDirectory()) {
-    throw new InvalidInputError('dst', `${dst} exists and is not a directory; a directory cannot be copied over it`);
-  }
-  if (entry.name === '/') throw new InvalidInputError('dst', 'name a new directory to copy the session’s root into');
-  return join(dst, entry.name);
-}
-
-/** Where a downloaded file goes: into an existing host directory, or at `dst`. */
-function fileDestination(dst: string, name: string): string {
-  const st = statSync(dst, { throwIfNoEntry: false });
-  if (st?.isDirectory()) return join(dst, name);
-  if (!st && dst.endsWith('/')) throw new InvalidInputError('dst', `directory ${dst} does not exist`);
-  return dst;
-}
-
 /**
- * Downloads into a fresh temporary file next to `target` (O_EXCL|O_NOFOLLOW) and renames
- * it over `target` once complete: a failed copy leaves nothing half-written, and a link at
- * `target` is replaced, never written through.
+ * Downloads into a fresh temporary file next to the target (O_EXCL|O_NOFOLLOW, in the
+ * directory the destination resolved to, by descriptor) and renames it over the target once
+ * complete: a failed copy leaves nothing half-written, and a link at the target is
+ * replaced, never written through.
  */
-async function downloadFile(files: AgentFiles, entry: FileEntry, target: string, user: string | undefined) {
-  const dirFd = openSync(dirname(target), O_RDONLY | O_DIRECTORY);
-  const temp = under(dirFd, `.axo-cp-${randomBytes(6).toString('hex')}`);
+async function downloadFile(files: AgentFiles, entry: FileEntry, place: HostPlace, user: string | undefined) {
+  const temp = under(place.dirFd, `.axo-cp-${randomBytes(6).toString('hex')}`);
+  const fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
-    const fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try {
-      const read = await downloadInto(files, entry.path, fd, user);
-      futimesSync(fd, new Date(read.mtime), new Date(read.mtime));
-      fchmodSync(fd, plainMode(read.mode));
-    } catch (error) {
-      unlinkSync(temp);
-      throw error;
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, under(dirFd, basename(target)));
+    const read = await downloadInto(files, entry.path, fd, user);
+    futimesSync(fd, new Date(read.mtime), new Date(read.mtime));
+    fchmodSync(fd, plainMode(read.mode));
+  } catch (error) {
+    unlinkSync(temp);
+    throw error;
   } finally {
-    closeSync(dirFd);
+    closeSync(fd);
+  }
+  try {
+    renameSync(temp, under(place.dirFd, place.name));
+  } catch (error) {
+    unlinkSync(temp);
+    throw error;
   }
 }
 
@@ -167,19 +177,22 @@ async function upload(src: OtherSide, dst: SessionSide, user: string | undefined
     await files.write(dst.path, fdChunks(0), as);
     return EXIT.ok;
   }
-  // The path the user named is followed; inside a directory, host links are copied as links.
-  const real = realpathSync(src.path);
-  const st = statSync(real);
-  const target = existing?.type === 'dir' ? posix.join(existing.path, basename(resolve(src.path))) : dst.path;
-  if (st.isDirectory()) {
-    if (existing && existing.type !== 'dir') {
-      throw new InvalidInputError('dst', `${dst.path} exists in the session and is not a directory`);
+  // The path the user named is followed (a link on it only outside every session's
+  // workdir); inside a directory, host links are copied as links.
+  const source = await openSource(src.path, workdirGuard());
+  try {
+    const { fd, st } = source;
+    const target = existing?.type === 'dir' ? posix.join(existing.path, basename(resolve(src.path))) : dst.path;
+    if (st.isDirectory()) {
+      if (existing && existing.type !== 'dir') {
+        throw new InvalidInputError('dst', `${dst.path} exists in the session and is not a directory`);
+      }
+      await uploadTree(files, fd, st, target, src.path, user);
+    } else {
+      await uploadFd(files, fd, target, st.mode, user);
     }
-    await uploadTree(files, real, target, user);
-  } else if (st.isFile()) {
-    await uploadFile(files, real, target, st.mode, user);
-  } else {
-    throw new InvalidInputError('src', `${src.path} is not a regular file or directory`);
+  } finally {
+    closeSync(source.fd);
   }
   return EXIT.ok;
 }
