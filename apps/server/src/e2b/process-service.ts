@@ -4,10 +4,10 @@
 // output) a later Connect sees output from then on. A Start deadline (Connect-Timeout-Ms)
 // kills the command, as envd's does; a Connect deadline only ends that stream.
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { AgentClient, AgentProcess, ProcInfo } from '@axo/runtime';
 import { FileError } from '@axo/runtime';
 import type { FastifyReply } from 'fastify';
+import { pumpOutput } from '../routes/ndjson';
 import { RpcError, timeoutFromHeader } from './connect';
 import { ConnectStream, keepaliveFromHeader } from './connect-stream';
 import type { EnvdCall } from './envd';
@@ -111,33 +111,14 @@ async function streamProcess(
   });
   try {
     out.send({ event: { start: { pid: proc.pid } } });
-    let waiting = false;
-    const onData = (name: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const done = pumpOutput(streams, out, (name, chunk) => {
       const field = pty ? 'pty' : name;
       let room = true;
       for (const piece of chunks(chunk, pty ? PTY_CHUNK : STD_CHUNK)) {
         room = out.send({ event: { data: { [field]: piece.toString('base64') } } }) && room;
       }
-      if (room || waiting || out.closed) return;
-      waiting = true;
-      streams.stdout.pause();
-      streams.stderr.pause();
-      void out.drained().then(() => {
-        waiting = false;
-        if (out.closed) return;
-        streams.stdout.resume();
-        streams.stderr.resume();
-      });
-    };
-    const ended = (stream: Readable) =>
-      new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', () => resolve());
-      });
-    const done = Promise.all([ended(streams.stdout), ended(streams.stderr)]);
-    streams.stdout.on('data', onData('stdout'));
-    streams.stderr.on('data', onData('stderr'));
+      return room;
+    });
     exit = await proc.exited;
     await done;
     if (out.closed) return;

@@ -2,6 +2,7 @@
 // each written as it happens (no buffering), with backpressure left to the caller
 // (`write` returns false: wait for `drained()`), and a keepalive line while nothing else
 // is said, so proxies and clients can tell a quiet stream from a dead one.
+import type { Readable } from 'node:stream';
 import { AxoError } from '@axo/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -121,4 +122,46 @@ export class NdjsonReply {
     const message = error instanceof Error ? error.message : String(error);
     this.end({ type: 'error', code, message });
   }
+}
+
+/** What `pumpOutput` writes to: a reply that reports a full socket and says when it has room. */
+export interface Backpressured {
+  readonly closed: boolean;
+  drained(): Promise<void>;
+}
+
+/**
+ * Feeds a process's stdout and stderr to `send` (which returns false when the socket is full),
+ * pausing both streams until `out` drains, so a slow client slows the command instead of
+ * filling the server's memory. Resolves once both streams have ended.
+ */
+export function pumpOutput(
+  streams: { stdout: Readable; stderr: Readable },
+  out: Backpressured,
+  send: (stream: 'stdout' | 'stderr', chunk: Buffer) => boolean,
+): Promise<void> {
+  let waiting = false;
+  const onData = (name: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const room = send(name, chunk);
+    if (room || waiting || out.closed) return;
+    waiting = true;
+    streams.stdout.pause();
+    streams.stderr.pause();
+    void out.drained().then(() => {
+      waiting = false;
+      if (out.closed) return;
+      streams.stdout.resume();
+      streams.stderr.resume();
+    });
+  };
+  const ended = (stream: Readable) =>
+    new Promise<void>((resolve) => {
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', () => resolve());
+    });
+  const done = Promise.all([ended(streams.stdout), ended(streams.stderr)]).then(() => undefined);
+  streams.stdout.on('data', onData('stdout'));
+  streams.stderr.on('data', onData('stderr'));
+  return done;
 }

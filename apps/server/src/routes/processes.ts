@@ -14,7 +14,7 @@ import { ApiError } from '../problem';
 import type { Router } from '../route';
 import { processEventSchema, processExitSchema, processListSchema } from '../schemas';
 import type { ManagedSession, SessionManager } from '../sessions';
-import { NdjsonReply } from './ndjson';
+import { NdjsonReply, pumpOutput } from './ndjson';
 
 /** Bytes of output per NDJSON line at most (a line is then at most ~350 KiB of base64). */
 const MAX_LINE_BYTES = 256 * 1024;
@@ -405,34 +405,15 @@ async function streamProcess(
       reported[m.stream] = m.to;
     });
 
-    let waiting = false;
-    const onData = (name: StreamName) => (chunk: Buffer) => {
+    const done = pumpOutput(streams, out, (name, chunk) => {
       let room = true;
       for (let at = 0; at < chunk.length; at += MAX_LINE_BYTES) {
         const piece = chunk.subarray(at, at + MAX_LINE_BYTES);
         room = out.write({ type: name, offset: offsets[name], data: piece.toString('base64') }) && room;
         offsets[name] += piece.length;
       }
-      if (room || waiting || out.closed) return;
-      waiting = true;
-      streams.stdout.pause();
-      streams.stderr.pause();
-      void out.drained().then(() => {
-        waiting = false;
-        if (out.closed) return;
-        streams.stdout.resume();
-        streams.stderr.resume();
-      });
-    };
-    const ended = (stream: Readable) =>
-      new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', () => resolve());
-      });
-    const done = Promise.all([ended(streams.stdout), ended(streams.stderr)]);
-    streams.stdout.on('data', onData('stdout'));
-    streams.stderr.on('data', onData('stderr'));
+      return room;
+    });
     const exit = await proc.exited;
     await done;
     if (out.closed) return;
