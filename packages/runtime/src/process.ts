@@ -47,4 +47,6 @@ export interface SpawnSpec {
   readonly timeoutMs: number | undefined;
   /** Deliver output to these instead of the streams (zero-copy, with backpressure). */
   readonly sinks?: { readonly stdout?: OutputSink; readonly stderr?: OutputSink };
+  /** Bytes of each stream anyone will look at: a path may drop the rest at the source. */
+  readonly outputLimit?: number;
 }

@@ -8,6 +8,7 @@ import {
   containerName,
   DEFAULT_OWNER,
   envSchema,
+  type InspectFacts,
   InvalidInputError,
   type ManagedContainer,
   ownerIdSchema,
@@ -56,16 +57,16 @@ import {
 } from './exec';
 import { SandboxFiles } from './files/sandbox-files';
 import { assessHardening } from './hardening';
-import { readInForce } from './in-force';
+import { inspectContainer, readInForce, readInForceOf } from './in-force';
 import { withKeyedLock } from './keyed-lock';
 import { type LifecycleOutcome, lifecycleSchema, runLifecycle } from './lifecycle';
 import { type SandboxLogger, silentLogger } from './logger';
-import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
+import { assertOk, createPodman, type Podman, type PodmanResult, podmanSeamSchema } from './podman';
 import type { ExecProcess, SpawnSpec } from './process';
-import { DEFAULT_DEV_TOOLS, type ProvisionReport, provision } from './provision';
+import { DEFAULT_DEV_TOOLS, type ProvisionReport, probeTools, provision, type ToolProbe } from './provision';
 import type { HardeningReport, PostCreateOutcome } from './report';
 import { queryContainers } from './sessions';
-import { type CreatedContainer, createContainer, imageUser } from './start';
+import { type CreatedContainer, createContainer, imageUser, inspectImageUser } from './start';
 import {
   AgentTaskRegistry,
   type SpawnTaskOptions,
@@ -302,6 +303,11 @@ export class SessionSandbox {
         root: workdir,
         cwd: o.workspaceFolder,
       });
+      // The image's USER is read beside the `podman ps`: both only read, a new container needs
+      // it, and nothing is pulled yet (that waits for the owner check), so a reattach that has
+      // no use for it loses only a concurrent read.
+      const userRead = o.user === undefined ? inspectImageUser(podman, image.image) : undefined;
+      userRead?.catch(() => undefined);
       const existing = await findAnyOwner(podman, o.sessionId);
       if (existing && existing.owner !== o.owner) {
         throw new AxoError('START_FAILED', `session ${o.sessionId} belongs to another owner (${existing.owner})`, {
@@ -314,9 +320,11 @@ export class SessionSandbox {
       const report =
         o.reattach && existing?.state === 'running'
           ? await SessionSandbox.#reattachTo(sandbox, existing, image, o)
-          : await SessionSandbox.#createIn(sandbox, podman, image, o, existing, replaced).catch((error: unknown) => {
-              throw replaced.done ? explainReplaced(error, o.sessionId) : error;
-            });
+          : await SessionSandbox.#createIn(sandbox, podman, image, o, existing, replaced, userRead).catch(
+              (error: unknown) => {
+                throw replaced.done ? explainReplaced(error, o.sessionId) : error;
+              },
+            );
       sandbox.#report = {
         ...report,
         ...(built.report && { build: built.report }),
@@ -377,7 +385,11 @@ export class SessionSandbox {
   exec(argv: readonly string[], options?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
   exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult<string | Buffer>> {
     const o = parseInput(execOptionsSchema, options, 'exec options');
-    const spec = (stdin: boolean) => this.#spec(argv, { ...o, stdin }, stdin);
+    // Nobody sees output past the cap: the agent need not send it. One byte more than the
+    // cap still arrives, so the result says it was truncated.
+    const unobserved = !o.onStdout && !o.onStderr && !o.stdout && !o.stderr;
+    const limit = o.maxOutputBytes !== undefined && unobserved ? { outputLimit: o.maxOutputBytes + 1 } : {};
+    const spec = (stdin: boolean) => ({ ...this.#spec(argv, { ...o, stdin }, stdin), ...limit });
     const first = spec(false);
     return collect((stdin) => this.#spawn(stdin ? spec(true) : first), o);
   }
@@ -551,11 +563,16 @@ export class SessionSandbox {
     }
     o.logger.info(`reattached to running session container ${sandbox.container}`);
     await sandbox.#connectAgent(existing.agentRunDir);
-    const running = await ensureGatewayOnReattach(sandbox.#podman, sandbox.sessionId, o.policy);
-    // The container was made earlier, perhaps under another policy: report what holds now.
-    const inForce = await readInForce(sandbox.#podman, sandbox.container);
+    // These only read (the gateway check may restart a stopped gateway, which touches neither
+    // of the others), so they run side by side.
+    const probe = probeIn(sandbox, o);
+    const [running, inForce] = await Promise.all([
+      ensureGatewayOnReattach(sandbox.#podman, sandbox.sessionId, o.policy),
+      // The container was made earlier, perhaps under another policy: report what holds now.
+      readInForce(sandbox.#podman, sandbox.container),
+    ]);
     const hardening = assessHardening(inForce, { policy: o.policy, portsDropped: [] });
-    const provisioning = await provisionIn(sandbox, o);
+    const provisioning = await provisionIn(sandbox, o, probe);
     const warnings = provisioning.status === 'failed' ? [`provisioning failed: ${provisioning.detail ?? ''}`] : [];
     warnings.unshift(...running.warnings);
     if (image.requested !== undefined && image.image !== existing.image) {
@@ -598,6 +615,7 @@ export class SessionSandbox {
     o: StartInput,
     existing: ManagedContainer | undefined,
     replaced: { done: boolean },
+    userRead: Promise<PodmanResult> | undefined,
   ): Promise<ReportBody> {
     const { policy } = o;
     const warnings: string[] = [];
@@ -615,7 +633,7 @@ export class SessionSandbox {
     }
     // The image's USER is the default user of commands, as with `podman exec`; it also
     // proves the image is there (or pulls it) before anything running is touched.
-    const user = o.user ?? (await imageUser(podman, image.image, o.startTimeoutMs));
+    const user = o.user ?? (await imageUser(podman, image.image, o.startTimeoutMs, userRead));
     if (existing) {
       // With its egress gateway, when it had one (--ignore: most have none).
       const removed = await podman.run(buildRmArgs([existing.name, gatewayName(o.sessionId)]), { timeoutMs: 30_000 });
@@ -652,6 +670,10 @@ export class SessionSandbox {
     let created: CreatedContainer | undefined;
     let agentReason = 'turned off (agent: false)';
     let gateway: GatewayReady | undefined;
+    // With the agent, podman's record of the container is read and the dev tools are probed
+    // while the agent comes up and answers: each would otherwise wait for the one before.
+    let inspected: Promise<InspectFacts> | undefined;
+    let probe: ToolProbe | undefined;
     if (o.agent) {
       let binary: string | undefined;
       try {
@@ -688,6 +710,8 @@ export class SessionSandbox {
           await removeRunDir(run.dir);
           throw error;
         }
+        inspected = inspectContainer(podman, sandbox.container);
+        inspected.catch(() => undefined);
         const client = new AgentClient({ runDir: run.dir, token: run.token, sessionId: o.sessionId });
         const status = await waitForAgent(client, {
           stillRunning: async () =>
@@ -697,6 +721,9 @@ export class SessionSandbox {
         });
         if (status.status === 'running') {
           sandbox.#agentBackend(client, status.version, run.dir);
+          // Only detects (a fixed script of ours, nothing from the repository): whatever it
+          // finds is installed after the hardening check below, as before.
+          probe = probeIn(sandbox, o);
           if (gatewayStart) {
             gateway = await gatewayStart.catch(async (error: unknown) => {
               await sandbox.stop().catch(() => undefined);
@@ -710,6 +737,7 @@ export class SessionSandbox {
           await podman.run(buildRmArgs([sandbox.container], { graceSeconds: 0 }), { timeoutMs: 30_000 });
           await removeRunDir(run.dir);
           created = undefined;
+          inspected = undefined;
         }
       }
     }
@@ -732,7 +760,9 @@ export class SessionSandbox {
       ...(gateway?.failed ?? []).map((f) => ({ port: f.port, reason: `the gateway cannot listen: ${f.reason}` })),
       ...created.dropped,
     ];
-    const inForce = await readInForce(podman, sandbox.container);
+    // The host's files are read only now: the agent has answered, so the init has exec'd and
+    // its seccomp filter, which runc installs just before that exec, is in place.
+    const inForce = await readInForceOf(await (inspected ?? inspectContainer(podman, sandbox.container)));
     const hardening = assessHardening(inForce, {
       policy,
       imageRefused: image.warning,
@@ -767,7 +797,7 @@ export class SessionSandbox {
       );
     }
 
-    const provisioning = await provisionIn(sandbox, o);
+    const provisioning = await provisionIn(sandbox, o, probe);
     if (provisioning.status === 'failed') warnings.push(`provisioning failed: ${provisioning.detail ?? ''}`);
 
     const lifecycle = await runLifecycleIn(sandbox, o, LIFECYCLE_ON_CREATE, warn);
@@ -807,14 +837,25 @@ function commonReport(sandbox: SessionSandbox, policy: SandboxPolicy) {
   };
 }
 
-function provisionIn(sandbox: SessionSandbox, o: StartInput): Promise<ProvisionReport> {
+const execIn = (sandbox: SessionSandbox) => (argv: readonly string[], opts?: ExecOptions) =>
+  sandbox.exec(argv, { ...opts, encoding: 'utf8' });
+
+/** Starts detecting the missing dev tools (nothing is installed); undefined when provisioning is off. */
+function probeIn(sandbox: SessionSandbox, o: StartInput): ToolProbe | undefined {
+  return o.provision === false ? undefined : probeTools(execIn(sandbox), o.provision.tools);
+}
+
+/** Provisions the dev tools, finishing `probe` when one was started. */
+function provisionIn(sandbox: SessionSandbox, o: StartInput, probe?: ToolProbe): Promise<ProvisionReport> {
   if (o.provision === false) return Promise.resolve(disabledProvisioning('turned off'));
-  return provision((argv, opts) => sandbox.exec(argv, { ...opts, encoding: 'utf8' }), {
+  const options = {
     tools: o.provision.tools,
     timeoutMs: o.provision.timeoutMs,
     network: o.policy.network,
     logger: o.logger,
-  });
+  };
+  // Without a probe, provision starts its own.
+  return provision(execIn(sandbox), options, probe);
 }
 
 /**

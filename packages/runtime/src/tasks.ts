@@ -152,8 +152,8 @@ export class AgentTaskRegistry implements TaskBackend {
     const now = await this.#proc(id);
     if (!now) throw new AxoError('NOT_FOUND', `no task with id "${id}"`);
     if (now.running) {
-      // Follow from the current end: only the exit matters, not the output.
-      const proc = await this.client.attach(id, { stdout: now.stdout.total, stderr: now.stderr.total });
+      // Only the exit matters: the agent sends nothing else (an older one streams from the end).
+      const proc = await this.client.attach(id, { stdout: now.stdout.total, stderr: now.stderr.total, wait: true });
       proc.stdout.resume();
       proc.stderr.resume();
       await proc.exited;

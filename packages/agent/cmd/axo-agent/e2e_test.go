@@ -776,3 +776,35 @@ func TestPreAuthFrameLimit(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+func TestOutputLimitSendsAtMostTheCapAndNeverHoldsTheCommand(t *testing.T) {
+	a := shared(t)
+	// 8 MiB per stream against a 64 KiB ring: were the dropped bytes not read, the command
+	// would block on its full ring and never exit.
+	_, r := a.exec(t, wire.Start{Argv: argv("sh", "-c", "head -c 8388608 /dev/zero; head -c 8388608 /dev/zero >&2"), OutputLimit: 1001})
+	if r.stdout.Len() != 1001 || r.stderr.Len() != 1001 || code(r.exit) != "0" {
+		t.Fatalf("stdout %d stderr %d exit %s", r.stdout.Len(), r.stderr.Len(), code(r.exit))
+	}
+	if r.exit.Stdout != 8388608 || r.exit.Stderr != 8388608 {
+		t.Fatalf("exit totals %+v", r.exit)
+	}
+}
+
+func TestAttachWaitSendsOnlyTheExit(t *testing.T) {
+	a := shared(t)
+	id := fmt.Sprintf("wait-%d", time.Now().UnixNano())
+	cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "sleep 0.3; head -c 4000000 /dev/zero; exit 5"), Keep: true, ID: id})
+	cl.expect(wire.TypeStarted, nil)
+	cl.close()
+	c := a.dial(t, wire.Attach{Type: wire.TypeAttach, ID: id, Follow: true, Wait: true})
+	c.expect(wire.TypeAttached, nil)
+	f := c.next()
+	if f.Type != wire.TypeExit {
+		t.Fatalf("wait answered kind %d type %q before the exit", f.Kind, f.Type)
+	}
+	var exit wire.Exit
+	f.Decode(&exit)
+	if code(&exit) != "5" || exit.Stdout != 4000000 {
+		t.Fatalf("exit %+v", exit)
+	}
+}

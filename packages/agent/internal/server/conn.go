@@ -219,7 +219,7 @@ func (c *conn) dispatch(f wire.Frame) {
 			}
 			return
 		}
-		c.stream(p, cursors, true, req.Stdin, !req.Keep)
+		c.stream(p, cursors, true, req.Stdin, !req.Keep, req.OutputLimit)
 	case wire.TypeAttach:
 		var req wire.Attach
 		if err := f.Decode(&req); err != nil {
@@ -237,6 +237,14 @@ func (c *conn) dispatch(f wire.Frame) {
 		}
 		var cursors [2]*ring.Cursor
 		running := p.Running()
+		if req.Wait {
+			// No cursors: nothing is read or pinned, the task writes on into its rings.
+			if c.send(wire.Attached{Type: wire.TypeAttached, ID: p.ID, PID: p.PID, Running: running,
+				Stdout: req.Stdout, Stderr: req.Stderr}) == nil {
+				c.stream(p, cursors, true, false, false, 0)
+			}
+			return
+		}
 		if req.Follow {
 			cursors = [2]*ring.Cursor{p.Stdout.Follow(req.Stdout), p.Stderr.Follow(req.Stderr)}
 		} else {
@@ -255,7 +263,7 @@ func (c *conn) dispatch(f wire.Frame) {
 			}
 			return
 		}
-		c.stream(p, cursors, req.Follow, req.Stdin, false)
+		c.stream(p, cursors, req.Follow, req.Stdin, false, 0)
 	case wire.TypeSignal:
 		var req wire.Signal
 		if err := f.Decode(&req); err != nil {
@@ -433,14 +441,17 @@ func (in *input) inStream(f wire.Frame) bool {
 // stream sends a process's output from cursors (stdout, stderr), then exit (follow) or
 // end, while handling the host's input. When owner is set (a start without keep), the
 // process's tree is killed if the host goes away first.
-func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owner bool) {
+// A nil cursor is a stream not sent; limit (0: none) caps the bytes sent of each stream.
+func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owner bool, limit int64) {
 	c.s.attached.Add(1)
 	defer c.s.attached.Add(-1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer func() {
 		for _, cur := range cursors {
-			cur.Close()
+			if cur != nil {
+				cur.Close()
+			}
 		}
 	}()
 
@@ -458,7 +469,12 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 	go c.keepalive(ctx)
 
 	outErr := make(chan error, 2)
+	pumps := 0
 	for i, cur := range cursors {
+		if cur == nil {
+			continue
+		}
+		pumps++
 		kind := wire.KindOut
 		if i == 1 {
 			kind = wire.KindErr
@@ -470,11 +486,11 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 					outErr <- fmt.Errorf("panic: %v", v)
 				}
 			}()
-			outErr <- c.pumpOut(ctx, cur, kind, streamName(i))
+			outErr <- c.pumpOut(ctx, cur, kind, streamName(i), limit)
 		}()
 	}
 	var failed error
-	for i := 0; i < 2 && failed == nil; i++ {
+	for i := 0; i < pumps && failed == nil; i++ {
 		select {
 		case err := <-outErr:
 			failed = err
@@ -544,8 +560,9 @@ func (c *conn) linger() {
 	}
 }
 
-func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string) error {
+func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string, limit int64) error {
 	buf := make([]byte, 32<<10)
+	var sent int64
 	for {
 		n, lost, err := cur.Next(ctx, buf)
 		if !lost.Empty() {
@@ -553,10 +570,14 @@ func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name st
 				return err
 			}
 		}
+		if limit > 0 {
+			n = int(min(int64(n), max(limit-sent, 0)))
+		}
 		if n > 0 {
 			if err := c.sendData(kind, buf[:n]); err != nil {
 				return err
 			}
+			sent += int64(n)
 		}
 		if err == io.EOF {
 			return nil

@@ -111,6 +111,9 @@ type Start struct {
 	RingBytes int64             `json:"ringBytes,omitempty"`
 	Tag       string            `json:"tag,omitempty"`
 	ID        string            `json:"id,omitempty"`
+	// OutputLimit caps the bytes of each stream sent to this connection (0: no cap); the
+	// rest is read and dropped, so the command is never held up by a cap.
+	OutputLimit int64 `json:"outputLimit,omitempty"`
 }
 
 // Started answers start.
@@ -128,6 +131,8 @@ type Attach struct {
 	Stderr int64  `json:"stderr"`
 	Follow bool   `json:"follow"`
 	Stdin  bool   `json:"stdin"`
+	// Wait sends no output at all: only the exit, once the process ends.
+	Wait bool `json:"wait,omitempty"`
 }
 
 // Attached answers attach with the offsets the data starts at.

@@ -33,6 +33,8 @@ export interface AgentStartSpec {
   readonly ringBytes?: number;
   readonly tag?: string;
   readonly id?: string;
+  /** Bytes of each stream sent at most; the agent reads and drops the rest (an older agent sends all). */
+  readonly outputLimit?: number;
 }
 
 export interface AttachOptions {
@@ -43,6 +45,8 @@ export interface AttachOptions {
   readonly follow?: boolean;
   /** Send input. @default false */
   readonly stdin?: boolean;
+  /** No output at all, only the exit (follow implied): waiting for a task. An older agent sends the output. */
+  readonly wait?: boolean;
 }
 
 /** How a process ended. */
@@ -374,6 +378,7 @@ export class AgentClient {
         stderr: options.stderr ?? 0,
         follow: options.follow ?? true,
         stdin: options.stdin ?? false,
+        ...(options.wait === true && { wait: true }),
       },
       'attached',
     );

@@ -22,6 +22,7 @@ export async function spawnViaAgent(client: AgentClient, spec: SpawnSpec): Promi
       ...(spec.user !== undefined && { user: spec.user }),
       stdin: spec.stdin,
       ...(spec.timeoutMs !== undefined && { timeoutMs: spec.timeoutMs }),
+      ...(spec.outputLimit !== undefined && { outputLimit: spec.outputLimit }),
     },
     spec.sinks,
   );

@@ -150,6 +150,9 @@ describe.skipIf(!gate.ok).each([
     expect(r.stderr).toBe('done\n');
     const small = await sandbox.exec(['echo', 'hi'], { maxOutputBytes: 1000 });
     expect(small.truncated).toBe(false);
+    // Exactly the cap is not truncated (the agent sends one byte past the cap, no more).
+    const exact = await sandbox.exec(['head', '-c', '1000', '/dev/zero'], { maxOutputBytes: 1000 });
+    expect([exact.stdout.length, exact.truncated]).toEqual([1000, false]);
     await sandbox.stop();
   });
 
