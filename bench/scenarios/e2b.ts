@@ -81,8 +81,8 @@ export const e2b: Scenario = {
       const [sdk = [], cli = [], raw = []] = await interleaved(N, [viaSdk, viaClient, viaPodman]);
       await sbx.kill();
       return [
-        ratioRow("25. E2B SDK `commands.run('true')`", sdk, cli, ms, { text: 'reported' }, '@axo/client exec'),
-        ratioRow("26. E2B SDK `commands.run('true')`", sdk, raw, ms, { text: '≤ 0.5×', max: 0.5 }, 'podman exec'),
+        ratioRow("27. E2B SDK `commands.run('true')`", sdk, cli, ms, { text: 'reported' }, '@axo/client exec'),
+        ratioRow("28. E2B SDK `commands.run('true')`", sdk, raw, ms, { text: '≤ 0.5×', max: 0.5 }, 'podman exec'),
       ];
     } finally {
       await s.close();

@@ -78,10 +78,17 @@ export const pipes: Scenario = {
           axo,
           raw,
           (x) => `${x.toFixed(0)} MB/s`,
-          { text: '≥ 1.0× raw', min: 1.0 },
+          { text: 'reported' },
           'raw podman exec | wc -c',
         );
-        rows.push({ ...row, axo: `${row.axo}; CLI max RSS ${mb(Math.max(...rss))}` });
+        // Issue 16 sets no throughput target; what it asks is that the CLI stays bounded.
+        const worst = Math.max(...rss);
+        rows.push({
+          ...row,
+          axo: `${row.axo}; CLI max RSS ${mb(worst)}`,
+          target: 'CLI max RSS < 100 MiB',
+          met: worst < 100 * 1024 * 1024,
+        });
       }
     } finally {
       cleanup(owner);
