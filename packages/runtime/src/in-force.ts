@@ -92,12 +92,28 @@ async function cgroupLimits(
 
 /** Reads what is in force for `container`: one podman inspect, then the host's /proc and cgroup files. */
 export async function readInForce(podman: Podman, container: string): Promise<InForce> {
+  return readInForceOf(await inspectContainer(podman, container));
+}
+
+/**
+ * The podman half of readInForce: what podman recorded for `container`, with its init's host
+ * pid. Split off so a start can run it while the agent comes up; the host's files are read
+ * (readInForceOf) only once the init has exec'd, when its seccomp filter is surely in place.
+ */
+export async function inspectContainer(podman: Podman, container: string): Promise<InspectFacts> {
   const result = await podman.run(['container', 'inspect', '--format', 'json', container], { timeoutMs: 30_000 });
   assertOk(result, 'PODMAN_FAILED', `cannot inspect ${container}`);
-  const facts: InspectFacts = parseInspect(result.stdout);
-  const status = facts.pid > 0 ? await read(`/proc/${facts.pid}/status`) : undefined;
+  return parseInspect(result.stdout);
+}
+
+/** The host half of readInForce: the init's /proc and cgroup files, podman's record where they fail. */
+export async function readInForceOf(facts: InspectFacts): Promise<InForce> {
+  const [status, cgroup, uidMap] = await Promise.all([
+    facts.pid > 0 ? read(`/proc/${facts.pid}/status`) : undefined,
+    facts.pid > 0 ? cgroupLimits(facts.pid, facts.id) : undefined,
+    read(`/proc/${facts.pid}/uid_map`),
+  ]);
   const security = status ? parseProcStatus(status) : undefined;
-  const cgroup = facts.pid > 0 ? await cgroupLimits(facts.pid, facts.id) : undefined;
   return {
     capabilities: security?.effective ?? [],
     boundingCapabilities: security?.bounding ?? [],
@@ -109,6 +125,6 @@ export async function readInForce(podman: Podman, container: string): Promise<In
       : { memoryBytes: facts.memoryBytes, cpus: facts.cpus, pids: facts.pids, nproc: facts.nproc, source: 'podman' },
     readOnlyRoot: facts.readOnlyRoot,
     ports: facts.ports.map((p) => ({ hostIp: p.hostIp, port: p.port })),
-    uidMap: ((await read(`/proc/${facts.pid}/uid_map`)) ?? '').replace(/\s+/g, ' ').trim(),
+    uidMap: (uidMap ?? '').replace(/\s+/g, ' ').trim(),
   };
 }

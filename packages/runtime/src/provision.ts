@@ -59,23 +59,55 @@ export interface ProvisionOptions {
 
 const tail = (text: string, bytes = 2000) => (text.length > bytes ? `…${text.slice(-bytes)}` : text).trim();
 
-/** Installs whichever of `tools` the container lacks, best effort: never throws. */
-export async function provision(exec: Exec, options: ProvisionOptions): Promise<ProvisionReport> {
-  const started = performance.now();
+/** The detection half of provisioning, started on its own: see probeTools. */
+export interface ToolProbe {
+  readonly tools: readonly string[];
+  /** When it started (performance.now()), so the report's duration covers it. */
+  readonly startedAt: number;
+  /** The detection script's result; undefined when there is nothing to check. */
+  readonly result: Promise<ExecResult> | undefined;
+}
+
+/**
+ * Starts detecting which of `tools` the container lacks, without installing anything: a
+ * start runs it while it reads what is in force, and installs (provision) only afterwards.
+ */
+export function probeTools(exec: Exec, tools: readonly string[]): ToolProbe {
+  const startedAt = performance.now();
+  if (tools.length === 0) return { tools, startedAt, result: undefined };
+  // async: an exec that throws at once becomes a rejection, reported like any other failure.
+  const result = (async () => exec(['sh', '-c', DETECT_SCRIPT, 'sh', ...tools], { timeoutMs: 30_000 }))();
+  // Awaited by provision; until then a failure must not count as unhandled.
+  result.catch(() => undefined);
+  return { tools, startedAt, result };
+}
+
+/**
+ * Installs whichever of `tools` the container lacks, best effort: never throws. `probe`, when
+ * given, is a detection already under way for the same tools.
+ */
+export async function provision(
+  exec: Exec,
+  options: ProvisionOptions,
+  probe: ToolProbe = probeTools(exec, options.tools),
+): Promise<ProvisionReport> {
+  const started = probe.startedAt;
   const { tools, logger } = options;
   const done = (r: Omit<ProvisionReport, 'durationMs' | 'tools'>): ProvisionReport => ({
     ...r,
     tools,
     durationMs: Math.round(performance.now() - started),
   });
-  if (tools.length === 0) return done({ status: 'present', packageManager: undefined, missing: [], installed: [] });
+  if (tools.length === 0 || probe.result === undefined) {
+    return done({ status: 'present', packageManager: undefined, missing: [], installed: [] });
+  }
   try {
-    const probe = await exec(['sh', '-c', DETECT_SCRIPT, 'sh', ...tools], { timeoutMs: 30_000 });
-    const lines = probe.stdout.split('\n');
+    const probed = await probe.result;
+    const lines = probed.stdout.split('\n');
     const missing = lines.filter((l) => l.startsWith('missing ')).map((l) => l.slice(8));
     const packageManager = lines.find((l) => l.startsWith('pm '))?.slice(3) as PackageManager | undefined;
-    if (probe.exitCode !== 0) {
-      return done({ status: 'failed', packageManager, missing, installed: [], detail: tail(probe.stderr) });
+    if (probed.exitCode !== 0) {
+      return done({ status: 'failed', packageManager, missing, installed: [], detail: tail(probed.stderr) });
     }
     if (missing.length === 0) return done({ status: 'present', packageManager, missing, installed: [] });
     if (!packageManager) {

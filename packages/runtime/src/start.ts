@@ -37,20 +37,30 @@ const IMAGE_HINT =
   'No registry may be reachable: build a local image (`axo image bootstrap`, or scripts/setup-podman.sh) ' +
   'and make it the policy default.';
 
+/** The image's USER as podman records it, without pulling: the first half of imageUser. */
+export function inspectImageUser(podman: Podman, image: string): Promise<PodmanResult> {
+  return podman.run(['image', 'inspect', '--format', '{{.Config.User}}', image], { timeoutMs: 60_000 });
+}
+
 /**
  * The image's configured USER (the default user of commands, as `podman exec` has it), or
  * undefined for root. A missing image is pulled here, so an image that cannot be had fails
- * the start before anything that runs is touched.
+ * the start before anything that runs is touched. `inspected` is an inspectImageUser already
+ * under way (a start runs it beside its `podman ps`).
  */
-export async function imageUser(podman: Podman, image: string, timeoutMs: number): Promise<string | undefined> {
-  const inspect = () => podman.run(['image', 'inspect', '--format', '{{.Config.User}}', image], { timeoutMs: 60_000 });
-  let result = await inspect();
+export async function imageUser(
+  podman: Podman,
+  image: string,
+  timeoutMs: number,
+  inspected: Promise<PodmanResult> = inspectImageUser(podman, image),
+): Promise<string | undefined> {
+  let result = await inspected;
   if (result.exitCode !== 0) {
     const pulled = await podman.run(['pull', '--quiet', image], { timeoutMs });
     if (pulled.exitCode !== 0 || pulled.timedOut) {
       throw new PodmanError('START_FAILED', `image ${image} is not available`, { ...pulled, hint: IMAGE_HINT });
     }
-    result = await inspect();
+    result = await inspectImageUser(podman, image);
     assertOk(result, 'START_FAILED', `cannot inspect image ${image}`);
   }
   const user = result.stdout.trim();

@@ -31,18 +31,23 @@ export interface UpOptions {
  */
 export async function up(dirArg: string | undefined, o: UpOptions): Promise<number> {
   const dir = await realDirectory(dirArg ?? process.cwd());
+  // The config is read while the repository's devcontainer.json is; an error in the latter
+  // still comes first (async: a bad flag, too, waits its turn as a rejection).
+  const settingsRead = (async () =>
+    loadSettings({
+      image: o.image,
+      network: o.network,
+      egress: egressFlags(o.allowHost ?? [], o.allowCidr ?? []),
+      allowPostCreate: o.allowPostCreate,
+      allowUntrustedImage: o.allowUntrustedImage,
+      allowBuild: o.allowBuild,
+      requireLimits: o.requireLimits,
+      strict: o.strict,
+      readOnlyRoot: o.readOnly,
+    }))();
+  settingsRead.catch(() => undefined);
   const request = await readSessionRequest(dir);
-  const settings = await loadSettings({
-    image: o.image,
-    network: o.network,
-    egress: egressFlags(o.allowHost ?? [], o.allowCidr ?? []),
-    allowPostCreate: o.allowPostCreate,
-    allowUntrustedImage: o.allowUntrustedImage,
-    allowBuild: o.allowBuild,
-    requireLimits: o.requireLimits,
-    strict: o.strict,
-    readOnlyRoot: o.readOnly,
-  });
+  const settings = await settingsRead;
   const sessionId = o.id ?? sessionIdFor(dir);
   const progress = spinner(`starting session ${sessionId}`);
   const user = o.user ?? request?.user;
