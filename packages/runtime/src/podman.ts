@@ -1,7 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AxoError, shellJoin } from '@axo/podman-args';
+import { execa } from 'execa';
 import { z } from 'zod';
+import { agentRunRoot } from './agent/paths';
 import { INSTALL_HINT, PodmanError } from './errors';
 import { openOutputSocket } from './output-socket';
 
@@ -86,93 +90,40 @@ export function rethrowIfMissing(binary: string, cause: unknown): void {
   }
 }
 
-// Clients still running when this process exits are killed with it, as execa did: a
-// podman left behind could go on creating or removing containers after axo has gone.
-const live = new Set<ChildProcess>();
-let exitHook = false;
-function track(child: ChildProcess): void {
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-  live.add(child);
-  child.once('close', () => live.delete(child));
-}
-
+let cwd: string | undefined;
 /**
- * Runs podman to completion with node's own child_process: execa cost every short-lived
- * `axo` process ~40 modules and ~50 ms to load, more than any podman call it made. Never
- * rejects: a binary that cannot start is reported in `cause`. A timeout sends SIGTERM, then
- * SIGKILL a second later.
+ * The directory podman runs in: conmon creates a file named `oom` in its working directory
+ * when a command in the container is OOM-killed, which would otherwise appear in the
+ * user's current directory (their project). A directory of ours under the run root instead.
  */
-function runToEnd(
-  binary: string,
-  args: readonly string[],
-  options: PodmanRunOptions,
-): Promise<{
-  exitCode: number | undefined;
-  signal: string | undefined;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  cause?: unknown;
-}> {
-  return new Promise((resolve) => {
-    const child = spawn(binary, [...args], {
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    track(child);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    let forceKill: NodeJS.Timeout | undefined;
-    if (options.timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGTERM');
-        forceKill = setTimeout(() => child.kill('SIGKILL'), 1000);
-      }, options.timeoutMs);
+function podmanCwd(): string | undefined {
+  if (cwd === undefined) {
+    try {
+      cwd = join(agentRunRoot(), '.podman');
+      mkdirSync(cwd, { recursive: true, mode: 0o700 });
+    } catch {
+      cwd = '';
     }
-    let cause: unknown;
-    child.once('error', (error) => {
-      cause = error;
-    });
-    // `close`, not `exit`: every byte of output has been read by then (and it follows
-    // `error` when the binary could not start).
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      clearTimeout(forceKill);
-      resolve({
-        // A binary that could not start has no exit code (node reports the negated errno).
-        exitCode: cause === undefined ? (code ?? undefined) : undefined,
-        signal: signal ?? undefined,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-        ...(cause !== undefined && { cause }),
-      });
-    });
-    if (child.stdin) {
-      // A podman that exits without reading its input is not an error of ours.
-      child.stdin.on('error', () => {});
-      child.stdin.end(options.input);
-    }
-  });
+  }
+  return cwd || undefined;
 }
 
-/** Creates the default podman seam (node's child_process), or returns `podman` when one is given. */
+/** Creates the default podman seam (execa), or returns `podman` when one is given. */
 export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
   if ('run' in podman) return podman;
   const binary = podman.binary ?? 'podman';
   return {
     binary,
     async run(args, options = {}) {
-      const result = await runToEnd(binary, args, options);
+      const result = await execa(binary, args, {
+        cwd: podmanCwd(),
+        reject: false,
+        stripFinalNewline: false,
+        input: options.input,
+        stdin: options.input === undefined ? 'ignore' : undefined,
+        timeout: options.timeoutMs,
+        forceKillAfterDelay: 1000,
+      });
       rethrowIfMissing(binary, result.cause);
       return {
         command: shellJoin([binary, ...args]),
@@ -187,7 +138,10 @@ export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
       // node's spawn, not execa: the child's stdout and stderr are sockets we created.
       const out = await openOutputSocket((chunk) => options.onStdout?.(chunk));
       const err = options.combined ? out : await openOutputSocket((chunk) => options.onStderr?.(chunk));
-      const child = spawn(binary, args, { stdio: [options.stdin ?? 'ignore', out.childEnd, err.childEnd] });
+      const child = spawn(binary, args, {
+        cwd: podmanCwd(),
+        stdio: [options.stdin ?? 'ignore', out.childEnd, err.childEnd],
+      });
       // Our copies of the child's ends must close, or the readers never see the end.
       out.childEnd.destroy();
       err.childEnd.destroy();
