@@ -4,6 +4,7 @@
 // every 50 s in its Keepalive-Ping-Interval header), the call's deadline (Connect-Timeout-Ms)
 // ending it with deadline_exceeded, and always an end-of-stream envelope last.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { openStream } from '../routes/ndjson';
 import { endStreamEnvelope, messageEnvelope, RpcError } from './connect';
 import type { SandboxResource } from './sandboxes';
 
@@ -35,15 +36,7 @@ export class ConnectStream implements SandboxResource {
 
   /** Takes the reply over and sends the headers (200: errors travel in the end-of-stream envelope). */
   constructor(request: FastifyRequest, reply: FastifyReply, options: ConnectStreamOptions = {}) {
-    reply.hijack();
-    this.#raw = reply.raw;
-    this.#raw.writeHead(200, {
-      'content-type': 'application/connect+json',
-      'cache-control': 'no-store',
-      'x-accel-buffering': 'no',
-      'x-request-id': request.id,
-    });
-    this.#raw.flushHeaders();
+    this.#raw = openStream(request, reply, 'application/connect+json');
     this.#raw.on('close', () => {
       this.#closed = true;
       this.#clearTimers();

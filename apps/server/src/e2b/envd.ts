@@ -32,6 +32,19 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v;
 };
 
+/** A map per sandbox runtime (one server's), made on first use, gone with the runtime. */
+export function perRuntime<V>(): (call: EnvdCall) => Map<string, V> {
+  const maps = new WeakMap<EnvdCall['runtime'], Map<string, V>>();
+  return (call) => {
+    let m = maps.get(call.runtime);
+    if (!m) {
+      m = new Map();
+      maps.set(call.runtime, m);
+    }
+    return m;
+  };
+}
+
 /** Equal strings, compared in constant time. */
 export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());

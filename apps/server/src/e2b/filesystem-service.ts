@@ -11,7 +11,7 @@ import { FileError } from '@axo/runtime';
 import type { FastifyReply } from 'fastify';
 import { RpcError, timeoutFromHeader } from './connect';
 import { ConnectStream, keepaliveFromHeader } from './connect-stream';
-import type { EnvdCall } from './envd';
+import { type EnvdCall, perRuntime } from './envd';
 import { rpcErrorOf } from './errors';
 import {
   createWatcherRequestSchema,
@@ -203,15 +203,7 @@ class PollingWatcher implements SandboxResource {
   }
 }
 
-const watchers = new WeakMap<EnvdCall['runtime'], Map<string, PollingWatcher>>();
-function watchersOf(call: EnvdCall): Map<string, PollingWatcher> {
-  let m = watchers.get(call.runtime);
-  if (!m) {
-    m = new Map();
-    watchers.set(call.runtime, m);
-  }
-  return m;
-}
+const watchersOf = perRuntime<PollingWatcher>();
 
 async function createWatcher(ctx: RpcContext): Promise<object> {
   const req = parseRequest(createWatcherRequestSchema, ctx.message);

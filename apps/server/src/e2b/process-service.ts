@@ -10,7 +10,7 @@ import type { FastifyReply } from 'fastify';
 import { pumpOutput } from '../routes/ndjson';
 import { RpcError, timeoutFromHeader } from './connect';
 import { ConnectStream, keepaliveFromHeader } from './connect-stream';
-import type { EnvdCall } from './envd';
+import { type EnvdCall, perRuntime } from './envd';
 import { rpcErrorOf } from './errors';
 import {
   chunks,
@@ -66,15 +66,7 @@ function shellOf(call: EnvdCall): Promise<string> {
 }
 
 /** Attachments per process (so a process is forgotten only when nobody follows it). */
-const attached = new WeakMap<EnvdCall['runtime'], Map<string, number>>();
-function attachments(call: EnvdCall): Map<string, number> {
-  let m = attached.get(call.runtime);
-  if (!m) {
-    m = new Map();
-    attached.set(call.runtime, m);
-  }
-  return m;
-}
+const attachments = perRuntime<number>();
 
 /** Drops finished processes nobody follows (the agent keeps finished `keep` processes until told). */
 async function sweep(call: EnvdCall, client: AgentClient, procs: readonly ProcInfo[]): Promise<void> {

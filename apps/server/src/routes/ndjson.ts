@@ -2,6 +2,7 @@
 // each written as it happens (no buffering), with backpressure left to the caller
 // (`write` returns false: wait for `drained()`), and a keepalive line while nothing else
 // is said, so proxies and clients can tell a quiet stream from a dead one.
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AxoError } from '@axo/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -42,16 +43,7 @@ export class NdjsonReply {
     reply: FastifyReply,
     options: { readonly keepaliveMs?: number; readonly onTick?: () => void } = {},
   ) {
-    reply.hijack();
-    this.#raw = reply.raw;
-    this.#raw.writeHead(200, {
-      'content-type': 'application/x-ndjson; charset=utf-8',
-      'cache-control': 'no-store',
-      // Reverse proxies (nginx) must pass lines on as they come.
-      'x-accel-buffering': 'no',
-      'x-request-id': request.id,
-    });
-    this.#raw.flushHeaders();
+    this.#raw = openStream(request, reply, 'application/x-ndjson; charset=utf-8');
     const streams = open.get(request.server) ?? new Set<NdjsonReply>();
     open.set(request.server, streams);
     streams.add(this);
@@ -122,6 +114,24 @@ export class NdjsonReply {
     const message = error instanceof Error ? error.message : String(error);
     this.end({ type: 'error', code, message });
   }
+}
+
+/**
+ * Takes a reply over for a stream written as it happens: status 200 and the headers go out
+ * now (errors travel inside the stream), and reverse proxies are told not to buffer it.
+ */
+export function openStream(request: FastifyRequest, reply: FastifyReply, contentType: string): ServerResponse {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    // Reverse proxies (nginx) must pass lines on as they come.
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+  });
+  raw.flushHeaders();
+  return raw;
 }
 
 /** What `pumpOutput` writes to: a reply that reports a full socket and says when it has room. */
