@@ -1,21 +1,34 @@
+import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes';
 import { exitWhenFlushed, writeText } from './io';
 
 // V8 keeps the bytecode of the modules a command loads, so each short-lived `axo` does not
 // compile them all again (about 15 ms of `axo up`). In the user's own cache directory, not
-// the shared temporary one Node would pick: nobody else may plant code there. Node checks
-// each entry against its source, and NODE_DISABLE_COMPILE_CACHE turns it off.
+// the shared temporary one Node would pick, and only when nobody else could plant code
+// there: `sudo -E axo` keeps the invoking user's HOME, and root must not run bytecode from
+// a directory that user controls. NODE_DISABLE_COMPILE_CACHE turns it off.
 try {
+  const dir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'axo', 'node-compile-cache');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Through the namespace: a Node without it (before 22.1) must still run axo.
-  nodeModule.enableCompileCache?.(
-    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'axo', 'node-compile-cache'),
-  );
+  if (onlyOursAbove(dir)) nodeModule.enableCompileCache?.(dir);
 } catch {
   // Only a cache: without it, modules are compiled as before.
+}
+
+/** Whether `dir` and every directory above it belong to us or root and only their owner may change them. */
+function onlyOursAbove(dir: string): boolean {
+  const me = process.geteuid?.() ?? 0;
+  for (let d = realpathSync(dir); ; d = dirname(d)) {
+    const st = lstatSync(d);
+    const othersMayWrite = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0; // sticky /tmp is fine
+    if ((st.uid !== me && st.uid !== 0) || othersMayWrite) return false;
+    if (d === dirname(d)) return true;
+  }
 }
 
 // Each command's module is loaded only when that command runs: `axo exec` must not pay

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AxoError, shellJoin } from '@axo/podman-args';
@@ -90,22 +90,23 @@ export function rethrowIfMissing(binary: string, cause: unknown): void {
   }
 }
 
-let cwd: string | undefined;
 /**
  * The directory podman runs in: conmon creates a file named `oom` in its working directory
  * when a command in the container is OOM-killed, which would otherwise appear in the
- * user's current directory (their project). A directory of ours under the run root instead.
+ * user's current directory (their project). A private directory of ours under the run root
+ * instead, checked on every call (the run root may be cleaned while a server runs); when it
+ * cannot be had, podman runs where axo does, as before.
  */
 function podmanCwd(): string | undefined {
-  if (cwd === undefined) {
-    try {
-      cwd = join(agentRunRoot(), '.podman');
-      mkdirSync(cwd, { recursive: true, mode: 0o700 });
-    } catch {
-      cwd = '';
-    }
+  try {
+    const dir = join(agentRunRoot(), '.podman');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    const mine = st.isDirectory() && st.uid === (process.getuid?.() ?? st.uid);
+    return mine ? dir : undefined;
+  } catch {
+    return undefined;
   }
-  return cwd || undefined;
 }
 
 /** Creates the default podman seam (execa), or returns `podman` when one is given. */

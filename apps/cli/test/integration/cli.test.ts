@@ -307,3 +307,22 @@ describe.skipIf(!gate.ok || !hasTmux)('axo shell in a real terminal (tmux)', () 
     expect(before).toBe('icanon');
   });
 });
+
+describe.skipIf(!gate.ok)('the compile cache', () => {
+  const files = (dir: string): number =>
+    spawnSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+
+  it('is kept in the user’s own cache directory', () => {
+    using cache = tempDir('axo-cli-cache-');
+    expect(axo(['ls'], { env: { ...env, XDG_CACHE_HOME: cache.path } }).code).toBe(0);
+    expect(files(cache.path)).toBeGreaterThan(0);
+  });
+
+  // `sudo -E axo` keeps the invoking user's HOME: root must not load bytecode they could plant.
+  it.skipIf(process.getuid?.() !== 0)('is not used from a directory another user controls', () => {
+    using cache = tempDir('axo-cli-cache-');
+    spawnSync('chown', ['65534', cache.path]);
+    expect(axo(['ls'], { env: { ...env, XDG_CACHE_HOME: cache.path } }).code).toBe(0);
+    expect(files(cache.path)).toBe(0);
+  });
+});

@@ -330,14 +330,15 @@ describe.skipIf(!gate.ok)('axo cp against a session that attacks the host side t
     closeSync(fd);
     for (let i = 0; i < 3; i++) {
       const target = `/tmp/up-${i}`;
-      // The watcher: the moment the CLI's mkdir shows in the session, swap the host source.
+      // The watcher: the moment the CLI's mkdir shows in the session, swap the host source
+      // (it spins to win the race, so it gives up after 30 s if the copy never gets there).
       podman([
         'exec',
         '-d',
         container,
         'sh',
         '-c',
-        `while [ ! -d ${target} ]; do :; done; mv ${src} ${src}.orig && ln -s ${secret} ${src} && touch ${W}/swapped-${i}`,
+        `timeout 30 sh -c 'while [ ! -d ${target} ]; do :; done' && mv ${src} ${src}.orig && ln -s ${secret} ${src} && touch ${W}/swapped-${i}`,
       ]);
       const r = axo(['cp', src, `${id}:${target}`]);
       waitFor(join(W, `swapped-${i}`));
