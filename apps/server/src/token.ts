@@ -28,7 +28,10 @@ export async function resolveToken(configured: string | undefined, stateDir: str
   return { token: (await readFile(file, 'utf8')).trim(), created: true, file };
 }
 
-/** Compares a presented token with the real one in constant time. */
+/**
+ * Compares a presented secret with the real one in constant time: the operator token, and
+ * the E2B façade's access tokens and file-URL signatures.
+ */
 export function tokenMatches(presented: string | undefined, expected: string): boolean {
   if (presented === undefined) return false;
   // Hashing first gives equal lengths, so timingSafeEqual never leaks the length.

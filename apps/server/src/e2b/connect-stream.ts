@@ -37,11 +37,14 @@ export class ConnectStream implements SandboxResource {
   /** Takes the reply over and sends the headers (200: errors travel in the end-of-stream envelope). */
   constructor(request: FastifyRequest, reply: FastifyReply, options: ConnectStreamOptions = {}) {
     this.#raw = openStream(request, reply, 'application/connect+json');
-    this.#raw.on('close', () => {
-      this.#closed = true;
-      this.#clearTimers();
-      for (const handler of this.#onClose.splice(0)) handler();
-    });
+    this.#raw.on('close', () => this.#clientGone());
+    // A client that left while the call was being set up (the sandbox looked up, the command
+    // started) closed the socket before anyone listened: 'close' will not come again. Without
+    // this the stream would write into a dead socket and count a client that is not there.
+    if (this.#raw.destroyed || request.raw.socket?.destroyed) {
+      this.#clientGone();
+      return;
+    }
     const every = options.keepaliveMs;
     if (every !== undefined && options.keepalive) {
       const keepalive = options.keepalive;
@@ -113,6 +116,13 @@ export class ConnectStream implements SandboxResource {
   /** A sandbox resource: its sandbox went away. */
   close(reason: RpcError): void {
     this.end(reason);
+  }
+
+  #clientGone(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clearTimers();
+    for (const handler of this.#onClose.splice(0)) handler();
   }
 
   #clearTimers(): void {

@@ -2,11 +2,11 @@
 // sends on every envd call), whether it may (its `X-Access-Token` is the sandbox's access
 // token, still live), and who it acts as (the Basic-auth user, else the sandbox's default
 // user) with that user's home for `~` and relative paths.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AgentClient } from '@axo/runtime';
 import type { FastifyRequest } from 'fastify';
 import type { SessionTokens } from '../session-tokens';
 import type { ManagedSession, SessionManager } from '../sessions';
+import { tokenMatches } from '../token';
 import { RpcError } from './connect';
 import type { E2bSandboxes, SandboxRuntime } from './sandboxes';
 import type { SandboxRecord } from './store';
@@ -45,11 +45,6 @@ export function perRuntime<V>(): (call: EnvdCall) => Map<string, V> {
   };
 }
 
-/** Equal strings, compared in constant time. */
-export function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
-
 export class Envd {
   constructor(
     private readonly sandboxes: E2bSandboxes,
@@ -68,7 +63,7 @@ export class Envd {
 
   /** Whether `token` is this sandbox's live access token. */
   tokenValid(record: SandboxRecord, token: string | undefined): boolean {
-    if (token === undefined || !sameSecret(token, record.token)) return false;
+    if (!tokenMatches(token, record.token)) return false;
     return this.tokens.list(record.sandboxID).some((t) => t.id === record.tokenId);
   }
 

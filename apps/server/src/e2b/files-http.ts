@@ -51,8 +51,12 @@ export function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-/** The sandbox and user of a /files request: by header and token, or by signature. */
-async function filesCall(deps: FilesHttpDeps, request: FastifyRequest, op: SignedOperation): Promise<EnvdCall> {
+/** The sandbox and user of a /files request (by header and token, or by signature), and its query. */
+async function filesCall(
+  deps: FilesHttpDeps,
+  request: FastifyRequest,
+  op: SignedOperation,
+): Promise<{ call: EnvdCall; q: FilesQuery }> {
   const parsed = filesQuerySchema.safeParse(request.query);
   if (!parsed.success) throw new E2bHttpError(400, `query: ${parsed.error.issues[0]?.message}`);
   const q = parsed.data;
@@ -94,7 +98,7 @@ async function filesCall(deps: FilesHttpDeps, request: FastifyRequest, op: Signe
     if (!signer) throw unauthorized('invalid signature');
     found = signer;
   }
-  return deps.envd.callFor(found, q.username === '' ? undefined : q.username);
+  return { call: await deps.envd.callFor(found, q.username === '' ? undefined : q.username), q };
 }
 
 /** A stream that fails with 413 past `limit` bytes (the agent is told the limit too). */
@@ -195,8 +199,7 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
   });
 
   app.get('/files', { config }, async (request, reply: FastifyReply) => {
-    const call = await filesCall(deps, request, 'read');
-    const q = filesQuerySchema.parse(request.query);
+    const { call, q } = await filesCall(deps, request, 'read');
     const { stream } = await call.session.sandbox.files.read(
       call.path(q.path ?? ''),
       call.user === undefined ? {} : { user: call.user },
@@ -219,8 +222,7 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
   });
 
   app.post('/files', { config }, async (request, reply) => {
-    const call = await filesCall(deps, request, 'write');
-    const q = filesQuerySchema.parse(request.query);
+    const { call, q } = await filesCall(deps, request, 'write');
     const limit = deps.maxFileBytes;
     const media = String(request.headers['content-type'] ?? '')
       .split(';')[0]

@@ -170,12 +170,18 @@ class PollingWatcher implements SandboxResource {
   readonly events: object[] = [];
   error: RpcError | undefined;
   #closed = false;
+  #ended = false;
 
   constructor(
     readonly id: string,
     private readonly watch: FileWatch,
     private readonly onClosed: () => void,
   ) {}
+
+  /** The watch ended by itself (an error, or the agent closed it); its last events may be left. */
+  get ended(): boolean {
+    return this.#ended;
+  }
 
   /** Collects events until closed; a watcher whose events nobody takes stops at a bound. */
   async run(call: EnvdCall, path: string, includeEntry: boolean): Promise<void> {
@@ -191,6 +197,13 @@ class PollingWatcher implements SandboxResource {
       if (!this.#closed) this.error = rpcErrorOf(error);
     } finally {
       await this.watch.close().catch(() => undefined);
+      if (!this.#closed) {
+        // Ended without RemoveWatcher: the client learns it from GetWatcherEvents (this error,
+        // once it has taken the last events), and the watcher no longer counts against
+        // MAX_WATCHERS (its agent watch is closed), so it cannot block new ones meanwhile.
+        this.#ended = true;
+        this.error ??= new RpcError('unavailable', `watcher ${this.id}: the watch ended`);
+      }
     }
   }
 
@@ -209,6 +222,9 @@ async function createWatcher(ctx: RpcContext): Promise<object> {
   const req = parseRequest(createWatcherRequestSchema, ctx.message);
   const { call } = ctx;
   const mine = watchersOf(call);
+  // Watchers whose watch ended wait for their client to collect the end; when room is
+  // needed they go (the client then hears not_found, as for a removed watcher).
+  for (const w of [...mine.values()]) if (w.ended && mine.size >= MAX_WATCHERS) w.close();
   if (mine.size >= MAX_WATCHERS) {
     throw new RpcError('resource_exhausted', `a sandbox holds at most ${MAX_WATCHERS} watchers; remove one first`);
   }

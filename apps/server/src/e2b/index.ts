@@ -23,6 +23,7 @@ import { Envd } from './envd';
 import { E2bHttpError, httpErrorBody, httpErrorOf, rpcErrorOf } from './errors';
 import { registerFilesHttp } from './files-http';
 import { filesystemService } from './filesystem-service';
+import type { Logger } from './new-sandbox';
 import { processService } from './process-service';
 import type { RpcService } from './rpc';
 import { E2bSandboxes } from './sandboxes';
@@ -46,12 +47,6 @@ export interface E2bOptions {
   readonly operatorToken: string;
   /** This server's owner id (E2B's deprecated clientID). */
   readonly owner: string;
-}
-
-interface Logger {
-  info(message: string, details?: object): void;
-  warn(message: string, details?: object): void;
-  error(message: string, details?: object): void;
 }
 
 /** Answers a server-streaming call's failure: in the end-of-stream envelope (502 stays HTTP, as E2B's proxy). */

@@ -10,6 +10,8 @@ import { CREATE_E2B_USER_SCRIPT, E2B_USER } from './users';
 export const ENVD_VERSION = '0.5.7';
 /** E2B's SDKs default to five minutes; the API applies it when a request names no timeout. */
 export const DEFAULT_TIMEOUT_SECONDS = 300;
+
+/** What the façade logs through (the server's logger). */
 export interface Logger {
   info(message: string, details?: object): void;
   warn(message: string, details?: object): void;

@@ -79,6 +79,21 @@ async function sweep(call: EnvdCall, client: AgentClient, procs: readonly ProcIn
 }
 
 /**
+ * Sweeps in the background when some process is known that nobody follows: a background
+ * command whose client disconnected ends unwatched, and only a sweep drops it. Called as
+ * streams end and commands start, so the known processes stay bounded without List being
+ * called; a failed sweep is retried at the next chance.
+ */
+function sweepSoon(call: EnvdCall, client: AgentClient): void {
+  const following = attachments(call);
+  if (![...call.runtime.procs.keys()].some((id) => (following.get(id) ?? 0) === 0)) return;
+  client
+    .list()
+    .then((procs) => sweep(call, client, procs))
+    .catch(() => undefined);
+}
+
+/**
  * Streams a process's events until it ends (or the client goes, or the deadline passes):
  * `start` with its pid, `data` as output comes (backpressured: a full socket pauses the
  * agent, so the command), then `end`. The process runs on when the stream goes.
@@ -130,6 +145,7 @@ async function streamProcess(
       call.runtime.procs.delete(proc.id);
       await client.forget(proc.id).catch(() => undefined);
     }
+    sweepSoon(call, client);
   }
 }
 
@@ -149,6 +165,7 @@ async function start(ctx: RpcContext, reply: FastifyReply): Promise<void> {
   const req = parseRequest(startRequestSchema, ctx.message);
   const deadlineMs = timeoutFromHeader(ctx.request.headers['connect-timeout-ms']);
   const client = call.agent();
+  sweepSoon(call, client);
   const cmd = req.process.cmd === '/bin/bash' ? await shellOf(call) : req.process.cmd;
   const cwd = req.process.cwd ? call.path(req.process.cwd) : call.home;
   const size = req.pty ? { cols: req.pty.size?.cols ?? 80, rows: req.pty.size?.rows ?? 24 } : undefined;

@@ -2,7 +2,8 @@
 // host directory, E2B's `user`, an envd access token that is a session token), the E2B
 // deadline (`timeout`, moved by setTimeout and connect; at the deadline the sandbox is killed,
 // or paused with autoPause), pause, resume and kill. A sandbox is killed by removing its
-// session; whatever streams it had open are ended first.
+// session; whatever streams it had open are ended first. Lifecycle changes of one sandbox run
+// one at a time (they await podman, and each writes the record it read).
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pauseSupport } from '@axo/runtime';
@@ -48,6 +49,10 @@ export class E2bSandboxes {
   readonly #store: SandboxStore;
   readonly #runtimes = new Map<string, SandboxRuntime>();
   readonly #killing = new Map<string, Promise<boolean>>();
+  /** The last lifecycle change queued per sandbox (see #serial). */
+  readonly #tails = new Map<string, Promise<unknown>>();
+  /** The deadline check in progress: a slow one (podman under load) is not overlapped by the next tick. */
+  #expiring: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -75,7 +80,11 @@ export class E2bSandboxes {
 
   /** Starts the deadline timer. */
   start(): void {
-    this.#timer = setInterval(() => void this.expire(), DEADLINE_TICK_MS);
+    // expire() logs what fails per sandbox; this catch is for anything else, so a tick can
+    // never become an unhandled rejection (which would end the server).
+    this.#timer = setInterval(() => {
+      this.expire().catch((error: unknown) => this.log.error('e2b: the deadline check failed', { err: error }));
+    }, DEADLINE_TICK_MS);
     this.#timer.unref();
   }
 
@@ -98,7 +107,11 @@ export class E2bSandboxes {
     if (!record || this.#killing.has(id)) return undefined;
     const session = this.#sessionOf(record);
     if (!session) {
-      void this.#forget(record);
+      // A lookup must not fail because the cleanup did (a state directory that cannot be
+      // written): the sandbox is gone either way, and an unhandled rejection ends the server.
+      this.#forget(record).catch((error: unknown) =>
+        this.log.error(`e2b: could not forget gone sandbox ${id}`, { err: error }),
+      );
       return undefined;
     }
     return { record, session };
@@ -178,15 +191,21 @@ export class E2bSandboxes {
   }
 
   /** Sets the deadline to `seconds` from now (E2B's setTimeout: it may shorten it too); counts as use. */
-  async setTimeout(id: string, seconds: number): Promise<void> {
-    const found = this.#require(id);
-    found.session.lastUsedAt = new Date();
-    const endAt = new Date(Date.now() + seconds * 1000).toISOString();
-    await this.#store.set({ ...found.record, endAt, timeout: seconds });
+  setTimeout(id: string, seconds: number): Promise<void> {
+    return this.#serial(id, async () => {
+      const found = this.#require(id);
+      found.session.lastUsedAt = new Date();
+      const endAt = new Date(Date.now() + seconds * 1000).toISOString();
+      await this.#store.set({ ...found.record, endAt, timeout: seconds });
+    });
   }
 
   /** Extends the deadline to at least `seconds` from now (E2B's refresh and connect). */
-  async extend(id: string, seconds: number): Promise<void> {
+  extend(id: string, seconds: number): Promise<void> {
+    return this.#serial(id, () => this.#extend(id, seconds));
+  }
+
+  async #extend(id: string, seconds: number): Promise<void> {
     const found = this.#require(id);
     const endAt = Math.max(Date.parse(found.record.endAt), Date.now() + seconds * 1000);
     await this.#store.set({ ...found.record, endAt: new Date(endAt).toISOString() });
@@ -196,43 +215,55 @@ export class E2bSandboxes {
    * Pauses a sandbox (E2B's `paused` state; its deadline no longer runs); false when it was
    * paused already. A sandbox axo froze for idling is paused as far as E2B knows only now.
    */
-  async pause(id: string): Promise<boolean> {
-    const found = this.#require(id);
-    if (found.record.paused) return false;
-    if (!found.session.sandbox.paused) {
-      try {
-        await this.sessions.pause(id);
-      } catch (error) {
-        if (error instanceof ApiError && error.code === 'PAUSE_UNSUPPORTED') {
-          throw new E2bHttpError(501, `${error.message}${error.extra.hint ? ` (${error.extra.hint})` : ''}`);
+  pause(id: string): Promise<boolean> {
+    return this.#serial(id, async () => {
+      const found = this.#require(id);
+      if (found.record.paused) return false;
+      if (!found.session.sandbox.paused) {
+        try {
+          await this.sessions.pause(id);
+        } catch (error) {
+          if (error instanceof ApiError && error.code === 'PAUSE_UNSUPPORTED') {
+            throw new E2bHttpError(501, `${error.message}${error.extra.hint ? ` (${error.extra.hint})` : ''}`);
+          }
+          throw error;
         }
-        throw error;
       }
-    }
-    await this.#store.set({ ...found.record, paused: true });
-    return true;
+      // Read again after podman: a kill may have begun meanwhile (it waits for this change),
+      // or the session gone; saving the copy from before would bring the record back.
+      const now = this.#require(id);
+      await this.#store.set({ ...now.record, paused: true });
+      return true;
+    });
   }
 
   /**
    * E2B's connect: resumes a paused sandbox with a fresh deadline (`timeout` seconds, else its
    * last one), and only ever extends a running one's. Resolves with whether it was resumed.
    */
-  async connect(id: string, timeout: number | undefined): Promise<{ record: SandboxRecord; resumed: boolean }> {
-    const found = this.#require(id);
-    const resumed = found.record.paused;
-    found.session.lastUsedAt = new Date();
-    // A sandbox axo froze for idling is thawed too: it is about to be used.
-    if (found.session.sandbox.paused) await this.sessions.resume(id);
-    if (resumed) await this.resumed(id, timeout);
-    else if (timeout !== undefined) await this.extend(id, timeout);
-    return { record: this.#require(id).record, resumed };
+  connect(id: string, timeout: number | undefined): Promise<{ record: SandboxRecord; resumed: boolean }> {
+    return this.#serial(id, async () => {
+      const found = this.#require(id);
+      found.session.lastUsedAt = new Date();
+      // A sandbox axo froze for idling is thawed too: it is about to be used.
+      if (found.session.sandbox.paused) await this.sessions.resume(id);
+      // Whether it was paused is read after the thaw: that is the record this call changes.
+      const resumed = this.#require(id).record.paused;
+      if (resumed) await this.#resumed(id, timeout);
+      else if (timeout !== undefined) await this.#extend(id, timeout);
+      return { record: this.#require(id).record, resumed };
+    });
   }
 
   /**
    * Marks an E2B-paused sandbox running again with a fresh deadline: after connect, or after
    * an envd call resumed it (E2B's auto-resume). Its container is thawed by whoever uses it.
    */
-  async resumed(id: string, timeout?: number): Promise<void> {
+  resumed(id: string, timeout?: number): Promise<void> {
+    return this.#serial(id, () => this.#resumed(id, timeout));
+  }
+
+  async #resumed(id: string, timeout?: number): Promise<void> {
     const found = this.#require(id);
     if (!found.record.paused && timeout === undefined) return;
     const seconds = timeout ?? found.record.timeout;
@@ -247,20 +278,22 @@ export class E2bSandboxes {
     if (pending) return pending;
     const record = this.#store.get(id);
     if (!record) return Promise.resolve(false);
-    const killing = (async () => {
-      const closed = new RpcError('unavailable', `sandbox ${id} was ${reason}`, 502);
-      const runtime = this.#runtimes.get(id);
-      for (const r of [...(runtime?.resources ?? [])]) r.close(closed);
-      const live = this.#sessionOf(record);
+    // Streams end at once; the removal waits for a pause or connect under way, so that one
+    // cannot write the record back after it was forgotten. From here on find() says it is gone.
+    const closed = new RpcError('unavailable', `sandbox ${id} was ${reason}`, 502);
+    for (const r of [...(this.#runtimes.get(id)?.resources ?? [])]) r.close(closed);
+    const killing = this.#serial(id, async () => {
+      const current = this.#store.get(id) ?? record;
+      const live = this.#sessionOf(current);
       if (live) {
         await this.sessions.remove(id).catch((error: unknown) => {
           if (!(error instanceof ApiError && error.status === 404)) throw error;
         });
       }
-      await this.#forget(record);
+      await this.#forget(current);
       this.log.info(`e2b: sandbox ${id} ${reason}`);
       return live !== undefined;
-    })();
+    });
     this.#killing.set(id, killing);
     return killing.finally(() => this.#killing.delete(id));
   }
@@ -269,25 +302,68 @@ export class E2bSandboxes {
    * Kills (or, with autoPause, pauses) sandboxes past their deadline; an E2B-paused sandbox
    * has none. Forgets sandboxes whose session went (the server's idle timeout, say).
    */
-  async expire(now = Date.now()): Promise<void> {
+  expire(now = Date.now()): Promise<void> {
+    // One check at a time: a tick while the last one still waits on podman is skipped (it
+    // would only pause or kill the same sandboxes again).
+    if (this.#expiring) return this.#expiring;
+    const run = this.#expire(now).finally(() => {
+      this.#expiring = undefined;
+    });
+    this.#expiring = run;
+    return run;
+  }
+
+  async #expire(now: number): Promise<void> {
     for (const record of this.#store.list()) {
+      const id = record.sandboxID;
       const session = this.#sessionOf(record);
       if (!session) {
-        await this.#forget(record);
-        continue;
-      }
-      if (record.paused || Date.parse(record.endAt) > now || this.#killing.has(record.sandboxID)) continue;
-      if (record.autoPause && pauseSupport().supported) {
-        await this.pause(record.sandboxID).then(
-          () => this.log.info(`e2b: sandbox ${record.sandboxID} paused: its timeout passed`),
-          (error: unknown) => this.log.warn(`e2b: could not pause ${record.sandboxID}`, { err: error }),
+        await this.#forget(record).catch((error: unknown) =>
+          this.log.error(`e2b: could not forget gone sandbox ${id}`, { err: error }),
         );
         continue;
       }
-      await this.kill(record.sandboxID, 'killed: its timeout passed').catch((error: unknown) =>
-        this.log.error(`e2b: could not kill ${record.sandboxID}`, { err: error }),
+      if (record.paused || Date.parse(record.endAt) > now || this.#killing.has(id)) continue;
+      if (record.autoPause && pauseSupport().supported) {
+        const paused = await this.pause(id).then(
+          () => true,
+          (error: unknown) => {
+            this.log.warn(`e2b: could not pause ${id} at its deadline; killing it instead`, { err: error });
+            return false;
+          },
+        );
+        if (paused) {
+          this.log.info(`e2b: sandbox ${id} paused: its timeout passed`);
+          continue;
+        }
+        // A sandbox that cannot be paused must still end at its deadline, or it would run
+        // (and be retried every tick) forever.
+      }
+      await this.kill(id, 'killed: its timeout passed').catch((error: unknown) =>
+        this.log.error(`e2b: could not kill ${id}`, { err: error }),
       );
     }
+  }
+
+  /**
+   * Runs `fn` after every earlier lifecycle change of sandbox `id` has settled. Each change
+   * awaits podman or the store between reading the record and writing it back; two at once
+   * would undo each other (a killed sandbox's record saved again, a thawed one recorded paused).
+   * Per instance rather than the runtime's withKeyedLock (not exported, and module-wide: two
+   * servers in one process, as in tests, would wait on each other's sandboxes).
+   */
+  #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(id, tail);
+    void tail.then(() => {
+      if (this.#tails.get(id) === tail) this.#tails.delete(id);
+    });
+    return run;
   }
 
   #require(id: string): { record: SandboxRecord; session: ManagedSession } {

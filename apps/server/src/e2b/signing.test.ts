@@ -1,6 +1,6 @@
 import { getSignature } from 'e2b';
 import { describe, expect, it } from 'vitest';
-import { fileSignature, findSigner, signatureMatches } from './signing';
+import { fileSignature, findSigner } from './signing';
 
 const token = 'axs.st-0123456789abcdef.secret';
 
@@ -54,11 +54,5 @@ describe('signed file URLs', () => {
     expect(() =>
       findSigner({ path: '/x', signature: future, signature_expiration: '1e9' }, 'read', sandboxes, now),
     ).toThrow(/malformed signature_expiration/);
-  });
-
-  it('compares signatures in constant time, whatever their lengths', () => {
-    expect(signatureMatches('v1_abc', 'v1_abc')).toBe(true);
-    expect(signatureMatches('v1_abc', 'v1_abcd')).toBe(false);
-    expect(signatureMatches('', 'v1_abc')).toBe(false);
   });
 });

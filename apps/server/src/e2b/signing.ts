@@ -3,7 +3,8 @@
 // prefixed `v1_`), and the URL carries neither the sandbox id nor the token. So the server
 // finds the sandbox by trying each sandbox's token: a signature only one token can make.
 // Pure: no I/O.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { tokenMatches } from '../token';
 
 export type SignedOperation = 'read' | 'write';
 
@@ -23,14 +24,6 @@ export function fileSignature(s: SignatureInput): string {
   const parts = [s.path, s.operation, s.username, s.token];
   if (s.expiration !== undefined) parts.push(String(s.expiration));
   return `v1_${createHash('sha256').update(parts.join(':')).digest('base64').replace(/=+$/, '')}`;
-}
-
-/** Compares a presented signature with the expected one in constant time. */
-export function signatureMatches(presented: string, expected: string): boolean {
-  // Hashing first gives equal lengths, so the comparison never leaks the length.
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** A signed request's parameters, from its query string. */
@@ -68,7 +61,8 @@ export function findSigner<T extends { readonly token: string }>(
       ...(expiration !== undefined && { expiration }),
     });
     // Every candidate is checked, so the time taken does not say which one matched.
-    if (signatureMatches(signature, expected) && !found) found = candidate;
+    // Compared in constant time: a signature is a secret derived from the token.
+    if (tokenMatches(signature, expected) && !found) found = candidate;
   }
   if (found && expiration !== undefined && expiration < nowSeconds) throw new Error('signature is already expired');
   return found;

@@ -47,12 +47,14 @@ export class NdjsonReply {
     const streams = open.get(request.server) ?? new Set<NdjsonReply>();
     open.set(request.server, streams);
     streams.add(this);
-    this.#raw.on('close', () => {
+    const gone = () => {
+      if (this.#closed) return;
       streams.delete(this);
       this.#closed = true;
       clearInterval(this.#timer);
       for (const handler of this.#onClose.splice(0)) handler();
-    });
+    };
+    this.#raw.on('close', gone);
     const every = options.keepaliveMs ?? KEEPALIVE_MS;
     this.#timer = setInterval(
       () => {
@@ -65,6 +67,9 @@ export class NdjsonReply {
       Math.max(every / 3, 10),
     );
     this.#timer.unref();
+    // A client that left while the route was still setting up closed the socket before
+    // anyone listened: 'close' will not come again, so the stream is over already.
+    if (this.#raw.destroyed || request.raw.socket?.destroyed) gone();
   }
 
   /** The client went away (or the answer ended). */

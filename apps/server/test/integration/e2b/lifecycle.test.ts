@@ -233,8 +233,9 @@ describe.skipIf(!gate.ok || !pauseSupport().supported)('axo’s idle pause under
       await eventually(() => containerState(sbx.sandboxId) === 'paused', 15_000, 'idle pause');
       expect((await sbx.getInfo()).state).toBe('running');
       expect(await sbx.isRunning()).toBe(true);
+      // The command's output is the proof of the thaw: with a 400 ms idle pause, the
+      // container may well be frozen again by the time a podman inspect (slow under load) looks.
       expect((await sbx.commands.run('echo thawed')).stdout).toBe('thawed\n');
-      expect(containerState(sbx.sandboxId)).toBe('running');
       expect(await sbx.kill()).toBe(true);
     } finally {
       await t.close();

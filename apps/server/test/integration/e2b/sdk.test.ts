@@ -56,7 +56,8 @@ describe.skipIf(!gate.ok)('the E2B SDK against axo-server: commands and files (r
   it('streams output to onStdout and onStderr as it happens, before the command ends', async () => {
     const seen: Array<{ at: number; text: string }> = [];
     const errs: Array<{ at: number; text: string }> = [];
-    const r = await sbx.commands.run('echo first; echo warn >&2; sleep 1.5; echo second; echo late >&2', {
+    // 3 s of sleep against a 1 s bound: a loaded machine delays delivery, not the sleep.
+    const r = await sbx.commands.run('echo first; echo warn >&2; sleep 3; echo second; echo late >&2', {
       onStdout: (text) => void seen.push({ at: Date.now(), text }),
       onStderr: (text) => void errs.push({ at: Date.now(), text }),
     });
@@ -84,6 +85,18 @@ describe.skipIf(!gate.ok)('the E2B SDK against axo-server: commands and files (r
     expect(chunks.join('')).toContain('later');
     expect((await sbx.commands.list()).map((p) => p.pid)).not.toContain(handle.pid);
     await expect(sbx.commands.connect(handle.pid)).rejects.toThrow(/not found/);
+  });
+
+  it('forgets a background command that ended after its client left, without a List', async () => {
+    const agent = t.server.sessions.list().find((s) => s.id === sbx.sandboxId)?.sandbox.agentClient;
+    if (!agent) throw new Error('the sandbox runs without its agent');
+    const ended = async () => (await agent.list()).filter((p) => p.id.startsWith('e2b-') && !p.running);
+    const handle = await sbx.commands.run('sleep 0.3', { background: true });
+    await handle.disconnect();
+    await eventually(async () => (await ended()).length > 0, 15_000, 'the command ended unwatched');
+    // The next command sweeps it, as envd forgets an ended process.
+    expect((await sbx.commands.run('echo next')).stdout).toBe('next\n');
+    await eventually(async () => (await ended()).length === 0, 15_000, 'the ended command forgotten');
   });
 
   it('sends stdin to a command, and closes it', async () => {
