@@ -10,6 +10,7 @@ import type { FileEntry } from '@axo/runtime';
 import Busboy, { type BusboyHeaders } from '@fastify/busboy';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { discardRestOfBody } from '../routes/files';
 import type { ManagedSession } from '../sessions';
 import { RpcError } from './connect';
 import type { Envd, EnvdCall } from './envd';
@@ -221,7 +222,7 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
     return reply.send(stream);
   });
 
-  app.post('/files', { config }, async (request, reply) => {
+  app.post('/files', { config }, async (request) => {
     const { call, q } = await filesCall(deps, request, 'write');
     const limit = deps.maxFileBytes;
     const media = String(request.headers['content-type'] ?? '')
@@ -250,8 +251,8 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
         `unsupported content type: ${media}, expected multipart/form-data or application/octet-stream`,
       );
     } catch (error) {
-      // The rest of the body is not read: the connection goes after the answer.
-      if (!request.raw.complete) reply.header('connection', 'close');
+      // The client reads the answer, not a reset, only if it may finish sending.
+      if (!request.raw.complete) discardRestOfBody(request);
       throw error;
     }
   });

@@ -113,6 +113,32 @@ function limitedBody(request: FastifyRequest, limit: number): Readable {
   return counted;
 }
 
+/** How long, and how much, a refused upload may go on being sent before its connection is cut. */
+const DISCARD_MS = 10_000;
+const DISCARD_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads and drops the rest of a body the answer refused. Closing the connection instead
+ * makes the client's next write fail with a reset, and fetch then reports a network error
+ * rather than the 413 or 409 the server sent. A client that keeps sending past the bounds
+ * is cut off.
+ */
+export function discardRestOfBody(request: FastifyRequest): void {
+  const raw = request.raw;
+  let dropped = 0;
+  const cut = () => raw.socket?.destroy();
+  const timer = setTimeout(cut, DISCARD_MS);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  raw.once('end', done);
+  raw.once('close', done);
+  raw.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_BYTES) cut();
+  });
+  raw.resume();
+}
+
 function tooLarge(limit: number): ApiError {
   return new ApiError(413, 'PAYLOAD_TOO_LARGE', `the file is larger than this server accepts (${limit} bytes)`, {
     hint: 'The operator sets the limit with AXO_SERVER_MAX_FILE_BYTES; the earlier file was left as it was.',
@@ -167,7 +193,7 @@ export function registerFileRoutes(router: Router, sessions: SessionManager, opt
     query: writeQuery,
     rawBody: { contentType: 'application/octet-stream', description: 'The new content of the file' },
     success: { status: 200, description: 'The written file', schema: fileEntryResultSchema },
-    handler: async ({ params, query }, request, reply) => {
+    handler: async ({ params, query }, request) => {
       const files = filesOf(sessions.use(params.id));
       const limit = options.maxFileBytes;
       const declared = Number(request.headers['content-length']);
@@ -181,8 +207,7 @@ export function registerFileRoutes(router: Router, sessions: SessionManager, opt
         });
         return { entry };
       } catch (error) {
-        // The rest of the body is not read: the connection goes after the answer.
-        if (!request.raw.complete) reply.header('connection', 'close');
+        if (!request.raw.complete) discardRestOfBody(request);
         throw error;
       }
     },

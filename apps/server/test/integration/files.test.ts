@@ -67,6 +67,12 @@ describe.skipIf(!gate.ok)('files over HTTP (real podman)', () => {
     expect((await put('keep.txt', 'the earlier content\n')).status).toBe(200);
     const declared = await problem(await put('keep.txt', new Uint8Array(LIMIT + 1)));
     expect(declared).toMatchObject({ status: 413, json: { code: 'PAYLOAD_TOO_LARGE' } });
+    // Far past the limit the server still lets the body finish, so the client reads the 413
+    // instead of a reset (fetch reports a reset mid-upload as a network error).
+    for (let i = 0; i < 3; i++) {
+      const huge = await problem(await put('keep.txt', new Uint8Array(LIMIT * 3)));
+      expect(huge).toMatchObject({ status: 413, json: { code: 'PAYLOAD_TOO_LARGE' } });
+    }
     const chunk = new Uint8Array(1024 * 1024);
     let sent = 0;
     const endless = new ReadableStream<Uint8Array>({
