@@ -84,4 +84,12 @@ export {
   isPortConflict,
 } from './stderr';
 export type { ListenerHandle } from './terminal-output';
-export { onExited, TerminalOutput } from './terminal-output';
+export {
+  assertTerminalSize,
+  DEFAULT_SHELL_COMMAND,
+  onExited,
+  TERMINAL_LIMITS,
+  TerminalOutput,
+  terminalColsSchema,
+  terminalRowsSchema,
+} from './terminal-output';

@@ -1,4 +1,24 @@
+import { z } from 'zod';
 import { ByteRing } from './byte-ring';
+import { InvalidInputError } from './errors';
+
+/** Terminal size bounds, on both terminal paths; anything outside is refused. */
+export const TERMINAL_LIMITS = Object.freeze({ minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 });
+/** The command a terminal runs when given none: a login bash where the image has one, else sh. */
+export const DEFAULT_SHELL_COMMAND = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
+export const terminalColsSchema = z.number().int().min(TERMINAL_LIMITS.minCols).max(TERMINAL_LIMITS.maxCols);
+export const terminalRowsSchema = z.number().int().min(TERMINAL_LIMITS.minRows).max(TERMINAL_LIMITS.maxRows);
+
+/** Throws INVALID_INPUT, naming the field, for a size outside TERMINAL_LIMITS. */
+export function assertTerminalSize(cols: number, rows: number): void {
+  const c = terminalColsSchema.safeParse(cols).success;
+  if (c && terminalRowsSchema.safeParse(rows).success) return;
+  const { minCols, maxCols, minRows, maxRows } = TERMINAL_LIMITS;
+  throw new InvalidInputError(
+    c ? 'rows' : 'cols',
+    `Invalid terminal size ${cols}x${rows}: columns must be ${minCols}-${maxCols} and rows ${minRows}-${maxRows}`,
+  );
+}
 
 /** A handle that stops a listener. */
 export interface ListenerHandle {

@@ -2,29 +2,26 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   AxoError,
+  assertTerminalSize,
   buildExecArgs,
   buildKillTaggedArgs,
   containerRefSchema,
+  DEFAULT_SHELL_COMMAND,
   EXEC_TAG_ENV,
   envSchema,
-  InvalidInputError,
   onExited,
   parseInput,
   TerminalOutput,
+  terminalColsSchema,
+  terminalRowsSchema,
 } from '@axo/podman-args';
 import type { IPty } from 'node-pty';
 import { z } from 'zod';
 import { loadNodePty } from './load';
 
-/** Terminal size bounds; anything outside is refused. */
-export const TERMINAL_LIMITS = Object.freeze({ minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 });
-/** The command a terminal runs when given none: a login bash where the image has one, else sh. */
-export const DEFAULT_SHELL_COMMAND = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
+export { DEFAULT_SHELL_COMMAND, TERMINAL_LIMITS } from '@axo/podman-args';
 /** Default scrollback kept for late listeners. */
 export const DEFAULT_SCROLLBACK_BYTES = 256 * 1024;
-
-const colsSchema = z.number().int().min(TERMINAL_LIMITS.minCols).max(TERMINAL_LIMITS.maxCols);
-const rowsSchema = z.number().int().min(TERMINAL_LIMITS.minRows).max(TERMINAL_LIMITS.maxRows);
 
 export const spawnTerminalOptionsSchema = z.strictObject({
   /** Terminal id; generated when omitted. */
@@ -34,9 +31,9 @@ export const spawnTerminalOptionsSchema = z.strictObject({
   /** Shell command line run with `sh -c`. @default DEFAULT_SHELL_COMMAND (login bash, else sh) */
   command: z.string().min(1, 'command must not be empty').default(DEFAULT_SHELL_COMMAND),
   /** @default 80 */
-  cols: colsSchema.default(80),
+  cols: terminalColsSchema.default(80),
   /** @default 24 */
-  rows: rowsSchema.default(24),
+  rows: terminalRowsSchema.default(24),
   /** Extra environment. @default {} */
   env: envSchema.default({}),
   /** Working directory inside the container. */
@@ -148,15 +145,7 @@ export class PtyTerminal {
 
   /** Resizes the terminal; sizes outside TERMINAL_LIMITS throw INVALID_INPUT. */
   resize(cols: number, rows: number): void {
-    const c = colsSchema.safeParse(cols);
-    const r = rowsSchema.safeParse(rows);
-    if (!c.success || !r.success) {
-      const { minCols, maxCols, minRows, maxRows } = TERMINAL_LIMITS;
-      throw new InvalidInputError(
-        c.success ? 'rows' : 'cols',
-        `Invalid terminal size ${cols}x${rows}: columns must be ${minCols}-${maxCols} and rows ${minRows}-${maxRows}`,
-      );
-    }
+    assertTerminalSize(cols, rows);
     if (!this.isAlive) return;
     this.#pty.resize(cols, rows);
     this.#cols = cols;

@@ -1,10 +1,13 @@
 import {
   AxoError,
+  assertTerminalSize,
+  DEFAULT_SHELL_COMMAND,
   envSchema,
-  InvalidInputError,
   onExited,
   parseInput,
   TerminalOutput,
+  terminalColsSchema,
+  terminalRowsSchema,
   userSchema,
 } from '@axo/podman-args';
 import { z } from 'zod';
@@ -12,11 +15,8 @@ import type { AgentClient, AgentProcess } from './agent/client';
 import { signalExitCode } from './agent/protocol';
 import { newId } from './ids';
 
-/** The command a terminal runs when given none: a login bash where the image has one, else sh. */
-export const DEFAULT_TERMINAL_COMMAND = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
-
-const colsSchema = z.number().int().min(2).max(1000);
-const rowsSchema = z.number().int().min(1).max(500);
+/** The command a terminal runs when given none (the same on both terminal paths). */
+export const DEFAULT_TERMINAL_COMMAND = DEFAULT_SHELL_COMMAND;
 
 export const terminalOptionsSchema = z.strictObject({
   /** Terminal id; generated when omitted. */
@@ -27,9 +27,9 @@ export const terminalOptionsSchema = z.strictObject({
   /** Shell command line run with `sh -c`. @default DEFAULT_TERMINAL_COMMAND */
   command: z.string().min(1, 'command must not be empty').default(DEFAULT_TERMINAL_COMMAND),
   /** @default 80 */
-  cols: colsSchema.default(80),
+  cols: terminalColsSchema.default(80),
   /** @default 24 */
-  rows: rowsSchema.default(24),
+  rows: terminalRowsSchema.default(24),
   /** Extra environment. @default {} */
   env: envSchema.default({}),
   /** Working directory inside the container. @default the session's workdir */
@@ -136,12 +136,7 @@ export class AgentTerminal {
 
   /** Resizes the terminal; sizes outside 2–1000 columns and 1–500 rows throw INVALID_INPUT. */
   resize(cols: number, rows: number): void {
-    if (!colsSchema.safeParse(cols).success || !rowsSchema.safeParse(rows).success) {
-      throw new InvalidInputError(
-        'cols',
-        `Invalid terminal size ${cols}x${rows}: columns must be 2-1000 and rows 1-500`,
-      );
-    }
+    assertTerminalSize(cols, rows);
     if (!this.isAlive) return;
     this.#proc.resize(cols, rows);
     this.#cols = cols;
