@@ -164,12 +164,12 @@ function feedStdin(proc: ExecProcess, input: NonNullable<z.output<typeof execOpt
 
 /** Runs a spawned command to completion: collects (or forwards) its output, handles abort. */
 export async function collect(
-  spawn: (stdin: boolean) => Promise<ExecProcess>,
+  spawn: () => Promise<ExecProcess>,
   options: z.output<typeof execOptionsSchema>,
 ): Promise<ExecResult<string | Buffer>> {
   const o = options;
   const started = performance.now();
-  const proc = await spawn(o.stdin !== undefined);
+  const proc = await spawn();
   if (o.stdin !== undefined) feedStdin(proc, o.stdin);
   const onAbort = () => void proc.kill();
   if (o.signal?.aborted) onAbort();

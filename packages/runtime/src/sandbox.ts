@@ -245,7 +245,8 @@ export class SessionSandbox {
       this.#backend = this.#podmanBackend(reason);
       return { status: 'unavailable', reason };
     }
-    const client = new AgentClient(endpoint);
+    // Resuming a paused session goes through this sandbox's podman seam, as everything else.
+    const client = new AgentClient(endpoint, { podman: this.#podmanRun });
     // A paused session is not woken just to be looked at: the first real call resumes it.
     if (isPaused(endpoint.runDir)) {
       this.#agentBackend(client, 'unknown (paused)', endpoint.runDir);
@@ -389,9 +390,8 @@ export class SessionSandbox {
     // cap still arrives, so the result says it was truncated.
     const unobserved = !o.onStdout && !o.onStderr && !o.stdout && !o.stderr;
     const limit = o.maxOutputBytes !== undefined && unobserved ? { outputLimit: o.maxOutputBytes + 1 } : {};
-    const spec = (stdin: boolean) => ({ ...this.#spec(argv, { ...o, stdin }, stdin), ...limit });
-    const first = spec(false);
-    return collect((stdin) => this.#spawn(stdin ? spec(true) : first), o);
+    const stdin = o.stdin !== undefined;
+    return collect(() => this.#spawn({ ...this.#spec(argv, { ...o, stdin }, stdin), ...limit }), o);
   }
 
   /** Starts `command` (`sh -c`) in the background; resolves with its id once it runs. */
@@ -712,7 +712,10 @@ export class SessionSandbox {
         }
         inspected = inspectContainer(podman, sandbox.container);
         inspected.catch(() => undefined);
-        const client = new AgentClient({ runDir: run.dir, token: run.token, sessionId: o.sessionId });
+        const client = new AgentClient(
+          { runDir: run.dir, token: run.token, sessionId: o.sessionId },
+          { podman: sandbox.#podmanRun },
+        );
         const status = await waitForAgent(client, {
           stillRunning: async () =>
             (

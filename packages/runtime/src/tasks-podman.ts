@@ -1,16 +1,14 @@
-import { AxoError, ByteRing, buildExecArgs, EXEC_TAG_ENV, isContainerGone, parseInput } from '@axo/podman-args';
+import { AxoError, ByteRing, buildExecArgs, EXEC_TAG_ENV, isContainerGone } from '@axo/podman-args';
 import { newId } from './ids';
 import { killTaggedUntilExit } from './kill';
 import { isMissingBinary, type Podman } from './podman';
 import {
   DEFAULT_TASK_LOG_BYTES,
   type SpawnTaskOptions,
-  spawnTaskOptionsSchema,
   type TaskBackend,
   type TaskInfo,
   type TaskLog,
   type TaskStatus,
-  validTaskCommand,
 } from './tasks';
 
 interface TaskEntry {
@@ -40,15 +38,8 @@ export class PodmanTaskRegistry implements TaskBackend {
     private readonly container: string,
   ) {}
 
-  /** Starts `command` under `sh -c` in the background and returns its id. */
-  async spawn(command: string, options: SpawnTaskOptions = {}): Promise<string> {
-    return this.spawnSync(command, options);
-  }
-
-  /** Starts `command` and returns its id at once. */
-  spawnSync(command: string, options: SpawnTaskOptions = {}): string {
-    validTaskCommand(command);
-    const o = parseInput(spawnTaskOptionsSchema, options, 'task options');
+  /** Starts `command` under `sh -c` in the background and returns its id (the sandbox validated both). */
+  async spawn(command: string, o: SpawnTaskOptions = {}): Promise<string> {
     const id = newId('task');
     const ring = new ByteRing(o.logBytes ?? DEFAULT_TASK_LOG_BYTES);
     // stderr joins stdout inside the container, so the log keeps the command's own order.

@@ -238,20 +238,6 @@ export class AgentConnection {
     this.#socket.write(encodeFrame(FrameKind.in, Buffer.alloc(0)));
   }
 
-  /** Resolves once buffered writes have reached the kernel. */
-  drained(): Promise<void> {
-    if (!this.#socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#socket.off('drain', done);
-        this.#socket.off('close', done);
-        resolve();
-      };
-      this.#socket.once('drain', done);
-      this.#socket.once('close', done);
-    });
-  }
-
   /** Delivers every frame (in order) to `handler`; frames already buffered go at once. */
   onFrame(handler: (frame: Frame) => void): void {
     this.#onFrame = handler;

@@ -3,7 +3,7 @@
 // where the agent creates agent.sock). The path is derived from the session id alone, so a
 // new `axo exec` process finds the socket without asking podman.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AxoError } from '@axo/podman-args/errors';
@@ -118,12 +118,3 @@ export function readTokenSync(runDir: string): string | undefined {
 export async function removeRunDir(runDir: string): Promise<void> {
   await rm(runDir, { recursive: true, force: true }).catch(() => undefined);
 }
-
-/** Synchronous removal, for exit paths. */
-export function removeRunDirSync(runDir: string): void {
-  try {
-    rmSync(runDir, { recursive: true, force: true });
-  } catch {}
-}
-
-export { assertPrivateDir };
