@@ -227,3 +227,10 @@ func fastTempDir(t testing.TB) string {
 	}
 	return t.TempDir()
 }
+
+// WatchCounts returns the watch connections and watched directories in use.
+func (s *Service) WatchCounts() (watches, dirs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watches, s.watchedDirs
+}

@@ -55,13 +55,6 @@ func (s *Service) releaseDirs(n int) {
 	s.mu.Unlock()
 }
 
-// WatchCounts returns the watch connections and watched directories in use.
-func (s *Service) WatchCounts() (watches, dirs int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.watches, s.watchedDirs
-}
-
 type wdir struct {
 	path string
 	live bool // false once removed from the tree (its IN_IGNORED is still to come)

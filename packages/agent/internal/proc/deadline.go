@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Deadline runs fn once when it expires. It is the one place a process's timer lives, so
-// that a later "paused for N ms" notice can push it back with Extend.
+// Deadline runs fn once when it expires. It is the one place a process's timer lives:
+// when it fires it first pushes itself back by the time the agent spent frozen (Frozen,
+// which clock.go measures itself), so a paused session's time never counts.
 type Deadline struct {
 	mu      sync.Mutex
 	at      time.Time

@@ -595,19 +595,6 @@ func (m *Manager) Forget(id string) error {
 	return nil
 }
 
-// KillAll kills every running process's tree (shutdown).
-func (m *Manager) KillAll() {
-	m.mu.Lock()
-	procs := make([]*Proc, 0, len(m.procs))
-	for _, p := range m.procs {
-		procs = append(procs, p)
-	}
-	m.mu.Unlock()
-	for _, p := range procs {
-		p.Kill()
-	}
-}
-
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Info describes p for list.
@@ -660,9 +647,6 @@ func (p *Proc) ExitMessage() wire.Exit {
 
 // Kill SIGKILLs p's whole tree (kill request, in-stream kill, connection gone).
 func (p *Proc) Kill() { p.kill(false) }
-
-// Deadline returns p's timeout (for extending it after a pause).
-func (p *Proc) Deadline() *Deadline { return p.deadline }
 
 func (p *Proc) kill(timeout bool) {
 	if p.cmd == nil {

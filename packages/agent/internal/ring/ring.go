@@ -51,9 +51,6 @@ func New(capacity int) *Ring {
 	return &Ring{capacity: capacity, pins: map[*Cursor]struct{}{}, changed: make(chan struct{})}
 }
 
-// Capacity returns the most bytes the ring holds.
-func (r *Ring) Capacity() int { return r.capacity }
-
 // Allocated returns the bytes of memory the ring holds now (it grows as data arrives).
 func (r *Ring) Allocated() int {
 	r.mu.Lock()
@@ -72,13 +69,6 @@ func (r *Ring) Stats() (start, end int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.start, r.end
-}
-
-// EOF reports whether the writer has finished.
-func (r *Ring) EOF() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.eof
 }
 
 // minPin returns the smallest follower position, or -1 when nobody follows.

@@ -92,13 +92,6 @@ func (p *Pool) PIDs() map[int]bool {
 	return out
 }
 
-// Idle returns how many idle shims are ready.
-func (p *Pool) Idle() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
-
 func (p *Pool) spawn() (*Shim, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {

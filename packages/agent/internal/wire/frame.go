@@ -71,9 +71,6 @@ type Frame struct {
 	Payload []byte
 }
 
-// IsEOF reports whether f is a zero-length IN frame (end of input).
-func (f Frame) IsEOF() bool { return f.Kind == KindIn && len(f.Payload) == 0 }
-
 // Decode unmarshals a MSG frame's payload into v (unknown fields are ignored).
 func (f Frame) Decode(v any) error {
 	if f.Kind != KindMsg {

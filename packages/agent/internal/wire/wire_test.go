@@ -377,7 +377,7 @@ func TestReaderLimitAndGrowth(t *testing.T) {
 		if err != nil || string(f.Payload) != want {
 			t.Fatalf("frame %d: %v %q", i, err, f.Payload)
 		}
-		if i == 1 && !f.IsEOF() {
+		if i == 1 && f.Kind != KindIn {
 			t.Fatal("empty IN is not EOF")
 		}
 		if i == 2 && f.Type != TypeKill {
