@@ -30,6 +30,8 @@ export class ConnectStream implements SandboxResource {
   readonly #raw: FastifyReply['raw'];
   readonly #onClose: Array<() => void> = [];
   readonly #timers: NodeJS.Timeout[] = [];
+  /** Writers waiting in `drained()`; end() and the client leaving release them too. */
+  readonly #waiting = new Set<() => void>();
   #closed = false;
   #ended = false;
   #lastWrite = Date.now();
@@ -92,15 +94,11 @@ export class ConnectStream implements SandboxResource {
     return new Promise((resolve) => {
       const done = () => {
         this.#raw.off('drain', done);
-        this.#raw.off('close', done);
-        clearInterval(poll);
+        this.#waiting.delete(done);
         resolve();
       };
-      // end() from elsewhere (a kill, the deadline) also releases a waiting writer.
-      const poll = setInterval(() => this.#ended && done(), 100);
-      poll.unref();
+      this.#waiting.add(done);
       this.#raw.once('drain', done);
-      this.#raw.once('close', done);
     });
   }
 
@@ -110,6 +108,7 @@ export class ConnectStream implements SandboxResource {
     this.#ended = true;
     this.#clearTimers();
     this.#raw.end(endStreamEnvelope(error));
+    this.#releaseWaiting();
     for (const handler of this.#onClose.splice(0)) handler();
   }
 
@@ -122,7 +121,12 @@ export class ConnectStream implements SandboxResource {
     if (this.#closed) return;
     this.#closed = true;
     this.#clearTimers();
+    this.#releaseWaiting();
     for (const handler of this.#onClose.splice(0)) handler();
+  }
+
+  #releaseWaiting(): void {
+    for (const done of [...this.#waiting]) done();
   }
 
   #clearTimers(): void {
