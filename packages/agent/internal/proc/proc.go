@@ -257,13 +257,7 @@ func (m *Manager) Start(req *wire.Start, follow bool) (*Proc, [2]*ring.Cursor, e
 	if follow {
 		cursors = [2]*ring.Cursor{p.Stdout.Follow(0), p.Stderr.Follow(0)}
 	}
-	closeCursors := func() {
-		for _, c := range cursors {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}
+	closeCursors := func() { ring.ClosePair(cursors) }
 
 	pathEnv, _ := envValue(env, "PATH")
 	path, code, msg := lookPath(req.Argv[0], pathEnv, cwd)

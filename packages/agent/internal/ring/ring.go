@@ -354,6 +354,15 @@ func (c *Cursor) Next(ctx context.Context, buf []byte) (n int, lost Range, err e
 	}
 }
 
+// ClosePair closes a process's stdout and stderr cursors, either of which may be nil.
+func ClosePair(cursors [2]*Cursor) {
+	for _, c := range cursors {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
 // Close releases the cursor: a following cursor stops pinning the ring.
 func (c *Cursor) Close() {
 	r := c.r

@@ -189,8 +189,33 @@ func (f fileConn) ReadError(err error) {
 	}
 }
 
-func (c *conn) invalid(err error) {
-	c.sendError(wire.CodeInvalid, err.Error())
+// decode unmarshals a request's payload, answering INVALID when it does not parse.
+func decode[T any](c *conn, f wire.Frame) (T, bool) {
+	var req T
+	if err := f.Decode(&req); err != nil {
+		c.sendError(wire.CodeInvalid, err.Error())
+		return req, false
+	}
+	return req, true
+}
+
+// proc looks a process up, answering the error when there is none.
+func (c *conn) proc(id string) (*proc.Proc, bool) {
+	p, err := c.s.Procs.Get(id)
+	if err != nil {
+		c.sendErr(err)
+		return nil, false
+	}
+	return p, true
+}
+
+// stdinOK reports whether p takes stdin, answering INVALID when it does not.
+func (c *conn) stdinOK(p *proc.Proc) bool {
+	if !p.HasStdin {
+		c.sendError(wire.CodeInvalid, fmt.Sprintf("process %q was started without stdin", p.ID))
+		return false
+	}
+	return true
 }
 
 func (c *conn) dispatch(f wire.Frame) {
@@ -200,9 +225,8 @@ func (c *conn) dispatch(f wire.Frame) {
 	case wire.TypeList:
 		c.send(wire.List{Type: wire.TypeList, Procs: c.s.Procs.List()})
 	case wire.TypeStart:
-		var req wire.Start
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.Start](c, f)
+		if !ok {
 			return
 		}
 		p, cursors, err := c.s.Procs.Start(&req, true)
@@ -211,9 +235,7 @@ func (c *conn) dispatch(f wire.Frame) {
 			return
 		}
 		if c.send(wire.Started{Type: wire.TypeStarted, ID: p.ID, PID: p.PID}) != nil {
-			for _, cur := range cursors {
-				cur.Close()
-			}
+			ring.ClosePair(cursors)
 			if !p.Keep {
 				p.Kill()
 			}
@@ -221,18 +243,12 @@ func (c *conn) dispatch(f wire.Frame) {
 		}
 		c.stream(p, cursors, true, req.Stdin, !req.Keep, req.OutputLimit)
 	case wire.TypeAttach:
-		var req wire.Attach
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.Attach](c, f)
+		if !ok {
 			return
 		}
-		p, err := c.s.Procs.Get(req.ID)
-		if err != nil {
-			c.sendErr(err)
-			return
-		}
-		if req.Stdin && !p.HasStdin {
-			c.sendError(wire.CodeInvalid, fmt.Sprintf("process %q was started without stdin", p.ID))
+		p, ok := c.proc(req.ID)
+		if !ok || req.Stdin && !c.stdinOK(p) {
 			return
 		}
 		var cursors [2]*ring.Cursor
@@ -250,7 +266,7 @@ func (c *conn) dispatch(f wire.Frame) {
 		} else {
 			cursors = [2]*ring.Cursor{p.Stdout.Snapshot(req.Stdout, running), p.Stderr.Snapshot(req.Stderr, running)}
 		}
-		err = c.send(wire.Attached{Type: wire.TypeAttached, ID: p.ID, PID: p.PID, Running: running,
+		err := c.send(wire.Attached{Type: wire.TypeAttached, ID: p.ID, PID: p.PID, Running: running,
 			Stdout: cursors[0].Start, Stderr: cursors[1].Start})
 		for i, cur := range cursors {
 			if err == nil && !cur.Lost.Empty() {
@@ -258,16 +274,13 @@ func (c *conn) dispatch(f wire.Frame) {
 			}
 		}
 		if err != nil {
-			for _, cur := range cursors {
-				cur.Close()
-			}
+			ring.ClosePair(cursors)
 			return
 		}
 		c.stream(p, cursors, req.Follow, req.Stdin, false, 0)
 	case wire.TypeSignal:
-		var req wire.Signal
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.Signal](c, f)
+		if !ok {
 			return
 		}
 		sig, ok := proc.Signals[req.Signal]
@@ -275,56 +288,42 @@ func (c *conn) dispatch(f wire.Frame) {
 			c.sendError(wire.CodeInvalid, fmt.Sprintf("unknown signal %q", req.Signal))
 			return
 		}
-		p, err := c.s.Procs.Get(req.ID)
-		if err == nil {
-			err = p.Signal(sig)
+		if p, ok := c.proc(req.ID); ok {
+			c.reply(p.Signal(sig))
 		}
-		c.reply(err)
 	case wire.TypeResize:
-		var req wire.Resize
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.Resize](c, f)
+		if !ok {
 			return
 		}
-		p, err := c.s.Procs.Get(req.ID)
-		if err == nil {
-			err = p.Resize(req.Cols, req.Rows)
+		if p, ok := c.proc(req.ID); ok {
+			c.reply(p.Resize(req.Cols, req.Rows))
 		}
-		c.reply(err)
 	case wire.TypeForget:
-		var req wire.IDRequest
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.IDRequest](c, f)
+		if !ok {
 			return
 		}
 		c.reply(c.s.Procs.Forget(req.ID))
 	case wire.TypeKill:
-		var req wire.IDRequest
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.IDRequest](c, f)
+		if !ok {
 			return
 		}
-		p, err := c.s.Procs.Get(req.ID)
-		if err != nil {
-			c.sendErr(err)
+		p, ok := c.proc(req.ID)
+		if !ok {
 			return
 		}
 		p.Kill()
 		<-p.Done()
 		c.send(p.ExitMessage())
 	case wire.TypeStdin:
-		var req wire.IDRequest
-		if err := f.Decode(&req); err != nil {
-			c.invalid(err)
+		req, ok := decode[wire.IDRequest](c, f)
+		if !ok {
 			return
 		}
-		p, err := c.s.Procs.Get(req.ID)
-		if err != nil {
-			c.sendErr(err)
-			return
-		}
-		if !p.HasStdin {
-			c.sendError(wire.CodeInvalid, fmt.Sprintf("process %q was started without stdin", p.ID))
+		p, ok := c.proc(req.ID)
+		if !ok || !c.stdinOK(p) {
 			return
 		}
 		in := &input{c: c, p: p, stdin: true}
@@ -447,13 +446,7 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 	defer c.s.attached.Add(-1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer func() {
-		for _, cur := range cursors {
-			if cur != nil {
-				cur.Close()
-			}
-		}
-	}()
+	defer ring.ClosePair(cursors)
 
 	hostGone := make(chan struct{})
 	in := &input{c: c, p: p, stdin: stdin}
