@@ -7,6 +7,7 @@ import {
   DEBIAN_TEST_IMAGE,
   podman,
   podmanGate,
+  podmanResult,
   removeContainersByLabel,
   TEST_IMAGE,
   tempDir,
@@ -94,6 +95,24 @@ describe.skipIf(!gate.ok)('hardening, attacked from inside (real podman)', () =>
     } finally {
       await debian.stop();
     }
+  });
+
+  it('lets any user bind a low port in the session only (a namespaced sysctl, not the host’s)', async () => {
+    const hostBefore = readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8');
+    const listen = 'nc -l -p 80 & sleep 0.3; netstat -ltn | grep -c ":80 "; kill $!';
+    // Control: without the sysctl, nobody cannot bind port 80.
+    const control = podmanResult(['run', '--rm', '--user', '65534', TEST_IMAGE, 'sh', '-c', listen]);
+    expect(control.stderr).toMatch(/permission denied/i);
+    const r = await sh(listen, 'nobody');
+    expect(r.stdout.trim()).toBe('1');
+    expect(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')).toBe(hostBefore);
+  });
+
+  it('keeps the agent’s binary read-only, even for the container’s root', async () => {
+    const r = await sh('echo x > /.axo/agent; mount -o remount,rw /.axo/agent 2>&1; echo done');
+    expect(r.stderr).toMatch(/read-only file system/i);
+    expect(r.stdout).toMatch(/permission denied|not permitted/i);
+    expect((await sh('head -c 4 /.axo/agent | od -c | head -1')).stdout).toMatch(/177\s+E\s+L\s+F/);
   });
 
   it('keeps what a development container needs: chown, switching users, killing their processes', async () => {
