@@ -24,7 +24,9 @@ type conn struct {
 	c        *net.UnixConn
 	fr       *wire.Reader
 	wmu      sync.Mutex
-	wbuf     []byte
+	hdr      [wire.HeaderLen]byte // sendData's header (guarded by wmu)
+	vec      [2][]byte            // header and payload, written as one (guarded by wmu)
+	bufs     net.Buffers          // over vec; a field so that writing it does not allocate
 	broken   atomic.Bool
 	done     bool // our side is shut for writing (guarded by wmu)
 	lastSent atomic.Int64
@@ -39,7 +41,9 @@ var errBroken = errors.New("connection broken")
 // errDone is what a send returns once the reply is complete (closeWrite).
 var errDone = errors.New("connection closed for writing")
 
-func (c *conn) write(frame []byte) error {
+// write sends one frame: head, followed by payload when that is not empty (one writev, so
+// a payload is never copied to sit behind its header). The caller holds wmu.
+func (c *conn) write(head, payload []byte) error {
 	if c.broken.Load() {
 		return errBroken
 	}
@@ -48,7 +52,15 @@ func (c *conn) write(frame []byte) error {
 		// close the connection: the host may not have read our last reply yet.
 		return errDone
 	}
-	if _, err := c.c.Write(frame); err != nil {
+	var err error
+	if len(payload) == 0 {
+		_, err = c.c.Write(head)
+	} else {
+		c.vec = [2][]byte{head, payload}
+		c.bufs = c.vec[:]
+		_, err = c.bufs.WriteTo(c.c) // writev; consumes bufs
+	}
+	if err != nil {
 		c.broken.Store(true)
 		c.c.Close()
 		return fmt.Errorf("%w: %v", errBroken, err)
@@ -64,14 +76,13 @@ func (c *conn) send(msg any) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.write(frame)
+	return c.write(frame, nil)
 }
 
 func (c *conn) sendData(kind byte, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.wbuf = wire.AppendFrame(c.wbuf[:0], kind, p)
-	return c.write(c.wbuf)
+	return c.write(wire.AppendHeader(c.hdr[:0], kind, len(p)), p)
 }
 
 func (c *conn) sendError(code, msg string) error {
