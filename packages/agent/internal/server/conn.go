@@ -192,7 +192,7 @@ type fileConn struct{ c *conn }
 
 func (f fileConn) Send(msg any) error                        { return f.c.send(msg) }
 func (f fileConn) SendFrame(kind byte, payload []byte) error { return f.c.sendData(kind, payload) }
-func (f fileConn) Next() (wire.Frame, error)                 { return f.c.fr.Next() }
+func (f fileConn) Next() (wire.Frame, error)                 { return f.c.fr.NextReuse() }
 func (f fileConn) Close()                                    { f.c.c.Close() }
 func (f fileConn) ReadError(err error) {
 	if err != io.EOF && !f.c.broken.Load() {
