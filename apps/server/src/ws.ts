@@ -6,6 +6,14 @@ import type { SessionManager } from './sessions';
 /** Subprotocol a client must offer; browsers pass the token as `axo.token.<token>`. */
 export const WS_PROTOCOL = 'axo.v1';
 
+/**
+ * Output waiting for a client past this many bytes: the client is not keeping up, and is
+ * closed with `SLOW_CLIENT_CLOSE` instead of the server buffering without bound. It
+ * reattaches and is replayed the scrollback.
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+export const SLOW_CLIENT_CLOSE = 4429;
+
 const clientMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('input'), data: z.string().max(1024 * 1024) }),
   z.strictObject({ type: z.literal('resize'), cols: z.number().int(), rows: z.number().int() }),
@@ -14,7 +22,8 @@ const clientMessage = z.discriminatedUnion('type', [
 /**
  * `GET /v1/sessions/:id/terminals/:terminalId/attach` (WebSocket). Client sends
  * `{type:'input',data}` and `{type:'resize',cols,rows}`; server sends
- * `{type:'output',data}` (the scrollback first) and `{type:'exit',exitCode}`.
+ * `{type:'output',data}` (the scrollback first) and `{type:'exit',exitCode}`. A client more than
+ * `MAX_BUFFERED_BYTES` behind is closed with `SLOW_CLIENT_CLOSE` (it reattaches).
  */
 export function registerTerminalSocket(app: FastifyInstance, sessions: SessionManager): void {
   app.get<{ Params: { id: string; terminalId: string } }>(
@@ -22,7 +31,12 @@ export function registerTerminalSocket(app: FastifyInstance, sessions: SessionMa
     { websocket: true },
     (socket: WebSocket, request) => {
       const send = (message: object) => {
-        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+        if (socket.readyState !== socket.OPEN) return;
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+          socket.close(SLOW_CLIENT_CLOSE, 'client too slow: reattach');
+          return;
+        }
+        socket.send(JSON.stringify(message));
       };
       let session: ReturnType<SessionManager['use']>;
       try {
