@@ -714,18 +714,7 @@ func (p *Proc) WriteStdin(data []byte) error {
 // end-of-file character (^D) is typed instead.
 func (p *Proc) CloseStdin() error {
 	if p.PTY {
-		p.stdinW.Lock()
-		defer p.stdinW.Unlock()
-		p.stdinMu.Lock()
-		f, gone := p.stdin, p.stdinDone
-		p.stdinMu.Unlock()
-		if f == nil || gone {
-			return ErrStdinGone
-		}
-		if _, err := f.Write([]byte{4}); err != nil {
-			return ErrStdinGone
-		}
-		return nil
+		return p.WriteStdin([]byte{4})
 	}
 	p.stdinMu.Lock()
 	gone := p.stdin == nil || p.stdinDone
