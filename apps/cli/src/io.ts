@@ -44,6 +44,9 @@ export async function pumpTo(from: Readable, to: Writable): Promise<void> {
       }
       if (failure !== undefined) break;
     }
+    // Writes to a pipe complete asynchronously: wait for the last one before the caller exits.
+    if (failure === undefined && to.writableLength > 0)
+      await new Promise<void>((resolve) => to.write('', () => resolve()));
   } finally {
     to.off('drain', onDrain);
     // Keep a handler: a late EPIPE must not become an uncaught exception.
@@ -51,24 +54,6 @@ export async function pumpTo(from: Readable, to: Writable): Promise<void> {
     to.on('error', () => {});
   }
   if (failure !== undefined) throw isEpipe(failure) ? new ReaderGoneError() : failure;
-}
-
-/** Resolves once everything written to `stream` so far has been handed to the OS (or it failed). */
-export function flushed(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.destroyed || stream.writableEnded || !stream.writable) {
-      resolve();
-      return;
-    }
-    stream.write('', () => resolve());
-  });
-}
-
-/** Flushes stdout and stderr, then exits: `process.exit()` alone cuts off pending pipe writes. */
-export async function exitWhenFlushed(code: number): Promise<never> {
-  process.exitCode = code;
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-  process.exit(code);
 }
 
 const isAgain = (error: unknown) =>

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes';
-import { exitWhenFlushed, writeText } from './io';
+import { writeText } from './io';
 
 // V8 keeps the bytecode of the modules a command loads, so each short-lived `axo` does not
 // compile them all again (about 15 ms of `axo up`). In the user's own cache directory, not
@@ -315,4 +315,6 @@ try {
     exitCode = exitCodeFor(error);
   }
 }
-await exitWhenFlushed(exitCode);
+// Output went to the descriptors (writeText, writeAll) or was flushed by whoever used a stream
+// (pumpTo), so nothing is pending here.
+process.exit(exitCode);

@@ -1,9 +1,13 @@
+import { isatty } from 'node:tty';
 import { AxoError } from '@axo/runtime';
 import { createColors } from 'picocolors';
 import yoctoSpinner from 'yocto-spinner';
+import { writeText } from './io';
 
-const interactive = Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb';
-const colorEnabled = !('NO_COLOR' in process.env) && (Boolean(process.stdout.isTTY) || 'FORCE_COLOR' in process.env);
+// Asked of the descriptors: process.stdout and process.stderr are made only where they are
+// written (a terminal's spinner, `axo shell`), and everything else goes to fds 1 and 2.
+const interactive = isatty(2) && process.env.TERM !== 'dumb';
+const colorEnabled = !('NO_COLOR' in process.env) && (isatty(1) || 'FORCE_COLOR' in process.env);
 
 /** Colours for stdout, off in pipes and under NO_COLOR. */
 export const color = createColors(colorEnabled);
@@ -27,14 +31,14 @@ export function spinner(text: string) {
 /** Prints an error as one line plus a hint; the stack only with --debug. */
 export function printError(error: unknown, debug: boolean): void {
   const message = error instanceof Error ? error.message : String(error);
-  const errColor = createColors(!('NO_COLOR' in process.env) && Boolean(process.stderr.isTTY));
-  process.stderr.write(`${errColor.red('error:')} ${message.split('\n')[0]}\n`);
-  if (AxoError.isInstance(error) && error.hint) process.stderr.write(`${errColor.dim('hint:')} ${error.hint}\n`);
+  const errColor = createColors(!('NO_COLOR' in process.env) && isatty(2));
+  writeText(2, `${errColor.red('error:')} ${message.split('\n')[0]}\n`);
+  if (AxoError.isInstance(error) && error.hint) writeText(2, `${errColor.dim('hint:')} ${error.hint}\n`);
   if (debug && error instanceof Error) {
-    process.stderr.write(`${error.stack ?? ''}\n`);
-    if (error.cause) process.stderr.write(`cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
+    writeText(2, `${error.stack ?? ''}\n`);
+    if (error.cause) writeText(2, `cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
   } else if (!AxoError.isInstance(error)) {
-    process.stderr.write(`${errColor.dim('run with --debug for details')}\n`);
+    writeText(2, `${errColor.dim('run with --debug for details')}\n`);
   }
 }
 

@@ -32,7 +32,7 @@ import {
 import { posix } from 'node:path';
 import { AxoError } from '@axo/podman-args/errors';
 import type { AgentFiles, FileEntry } from '@axo/runtime/agent';
-import { writeAll } from '../io';
+import { writeAll, writeText } from '../io';
 import { changedError, lstatAt, openSame, shownAs, under } from './cp-host';
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants;
@@ -41,7 +41,7 @@ const CHUNK = 1024 * 1024;
 /** The agent's listing depth limit. */
 const MAX_DEPTH = 32;
 
-const warn = (message: string) => process.stderr.write(`axo: ${message}\n`);
+const warn = (message: string) => writeText(2, `axo: ${message}\n`);
 
 /** Permission bits that are safe to give a copy: never setuid, setgid or sticky. */
 export const plainMode = (mode: number) => mode & 0o777;

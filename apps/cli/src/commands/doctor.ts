@@ -4,6 +4,7 @@ import { readDevcontainer } from '@axo/devcontainer/fs';
 import { ensurePodman } from '@axo/runtime';
 import { execa } from 'execa';
 import { loadSettings } from '../config';
+import { writeText } from '../io';
 import { color } from '../ui';
 
 export interface Check {
@@ -143,14 +144,14 @@ export async function doctor(o: { port: readonly number[]; json?: boolean }): Pr
   const checks = await runChecks([...new Set([...o.port, ...(request?.forwardPorts ?? [])])]);
   const failed = checks.some((c) => c.status === 'fail');
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ ok: !failed, checks }, null, 2)}\n`);
+    writeText(1, `${JSON.stringify({ ok: !failed, checks }, null, 2)}\n`);
     return failed ? 1 : 0;
   }
   const mark = { pass: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
   for (const c of checks) {
-    process.stdout.write(`${mark[c.status]} ${c.name.padEnd(14)} ${c.detail}\n`);
-    if (c.fix && c.status !== 'pass') process.stdout.write(`  ${color.dim('fix:')} ${c.fix}\n`);
+    writeText(1, `${mark[c.status]} ${c.name.padEnd(14)} ${c.detail}\n`);
+    if (c.fix && c.status !== 'pass') writeText(1, `  ${color.dim('fix:')} ${c.fix}\n`);
   }
-  process.stdout.write(failed ? `\n${color.red('some checks failed')}\n` : `\n${color.green('all checks passed')}\n`);
+  writeText(1, failed ? `\n${color.red('some checks failed')}\n` : `\n${color.green('all checks passed')}\n`);
   return failed ? 1 : 0;
 }

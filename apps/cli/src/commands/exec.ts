@@ -28,13 +28,15 @@ export async function exec(id: string, rawArgv: readonly string[], o: ExecOption
   // Checked on the descriptor: touching process.stdin would start reading it.
   const forwardStdin = !isatty(0);
   let readerGone = false;
+  // Any other write failure (a full disk behind `>`) stops the command and is reported.
+  let writeFailed: unknown;
   let stop = () => {};
   const sink = (fd: number) => (chunk: Buffer) =>
-    readerGone
+    readerGone || writeFailed !== undefined
       ? undefined
       : writeAll(fd, chunk).catch((error: unknown) => {
-          if (!(error instanceof ReaderGoneError)) throw error;
-          readerGone = true;
+          if (error instanceof ReaderGoneError) readerGone = true;
+          else writeFailed = error;
           stop();
         });
   const proc = await spawnInSession(id, {
@@ -59,6 +61,7 @@ export async function exec(id: string, rawArgv: readonly string[], o: ExecOption
   try {
     const exit = await proc.exited;
     if (readerGone) return EXIT.readerGone;
+    if (writeFailed !== undefined) throw writeFailed;
     if (exit.timedOut) {
       await writeAll(2, Buffer.from(`axo: command timed out after ${o.timeout} and was killed\n`)).catch(() => {});
       return EXIT.timeout;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AxoError } from '@axo/runtime';
 import { execa } from 'execa';
 import { updateConfigFile } from '../config';
+import { writeText } from '../io';
 import { color, spinner } from '../ui';
 
 export const BUSYBOX_IMAGE = 'localhost/axo:busybox';
@@ -146,12 +147,11 @@ export async function bootstrap(o: BootstrapOptions): Promise<number> {
     trustedImages: [...new Set([...(c.trustedImages ?? []), ...built])],
   }));
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ built, defaultImage }, null, 2)}\n`);
+    writeText(1, `${JSON.stringify({ built, defaultImage }, null, 2)}\n`);
   } else {
-    for (const image of built) process.stdout.write(`${color.green('✔')} built ${image}\n`);
-    process.stdout.write(`default image is now ${color.bold(defaultImage)} (trusted)\n`);
-    if (!wantDebian)
-      process.stdout.write(color.dim('install mmdebstrap for a Debian image with git, curl and python3\n'));
+    for (const image of built) writeText(1, `${color.green('✔')} built ${image}\n`);
+    writeText(1, `default image is now ${color.bold(defaultImage)} (trusted)\n`);
+    if (!wantDebian) writeText(1, color.dim('install mmdebstrap for a Debian image with git, curl and python3\n'));
   }
   return 0;
 }

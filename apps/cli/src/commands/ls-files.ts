@@ -2,7 +2,7 @@ import { InvalidInputError } from '@axo/podman-args/errors';
 import type { FileEntry } from '@axo/runtime/agent';
 import { EXIT } from '../exit-codes';
 import { fileFailure, sessionFiles } from '../files-reach';
-import { ReaderGoneError, writeAll } from '../io';
+import { ReaderGoneError, writeAll, writeText } from '../io';
 
 export interface LsFilesOptions {
   readonly depth?: string;
@@ -70,7 +70,7 @@ export async function lsFiles(id: string, path: string | undefined, o: LsFilesOp
       throw error;
     }
     if (listing.truncated) {
-      process.stderr.write(`axo: the listing stopped at 100 000 entries; list a subdirectory or a smaller --depth\n`);
+      writeText(2, `axo: the listing stopped at 100 000 entries; list a subdirectory or a smaller --depth\n`);
     }
     return EXIT.ok;
   } catch (error) {

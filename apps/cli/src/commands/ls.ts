@@ -1,5 +1,6 @@
 import { listSessions } from '@axo/runtime';
 import { loadSettings } from '../config';
+import { writeText } from '../io';
 import { age, color, table } from '../ui';
 
 /** `axo ls`: this owner's sessions. */
@@ -16,11 +17,11 @@ export async function ls(o: { json?: boolean }): Promise<number> {
       ports: s.ports,
       createdAt: s.createdAt === undefined ? null : new Date(s.createdAt * 1000).toISOString(),
     }));
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    writeText(1, `${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
   if (sessions.length === 0) {
-    process.stdout.write(`no sessions (start one with ${color.cyan('axo up')})\n`);
+    writeText(1, `no sessions (start one with ${color.cyan('axo up')})\n`);
     return 0;
   }
   const rows = sessions.map((s) => [
@@ -31,6 +32,6 @@ export async function ls(o: { json?: boolean }): Promise<number> {
     s.ports.map((p) => `${p.hostIp}:${p.hostPort}`).join(',') || '-',
     age(s.createdAt),
   ]);
-  process.stdout.write(`${table(['ID', 'STATE', 'WORKDIR', 'IMAGE', 'PORTS', 'AGE'], rows)}\n`);
+  writeText(1, `${table(['ID', 'STATE', 'WORKDIR', 'IMAGE', 'PORTS', 'AGE'], rows)}\n`);
   return 0;
 }

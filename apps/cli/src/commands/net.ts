@@ -2,6 +2,7 @@ import { parseEgressEntry } from '@axo/podman-args';
 import { AxoError, type EgressRecord, InvalidInputError, type SessionSandbox } from '@axo/runtime';
 import { parseDuration } from '../args';
 import { loadSettings } from '../config';
+import { writeText } from '../io';
 import { attachSession } from '../session';
 import { color, table } from '../ui';
 
@@ -25,7 +26,8 @@ function canonical(entry: string): string {
 }
 
 function printEntries(id: string, entries: readonly string[]): void {
-  process.stdout.write(
+  writeText(
+    1,
     entries.length > 0
       ? `${entries.join('\n')}\n`
       : `${color.yellow(`session ${id} allows nothing: every connection is refused`)}\n`,
@@ -35,7 +37,7 @@ function printEntries(id: string, entries: readonly string[]): void {
 /** `axo net show ID`. */
 export async function show(id: string, o: { json?: boolean }): Promise<number> {
   const { entries } = await sandboxOf(id);
-  if (o.json) process.stdout.write(`${JSON.stringify({ entries }, null, 2)}\n`);
+  if (o.json) writeText(1, `${JSON.stringify({ entries }, null, 2)}\n`);
   else printEntries(id, entries);
   return 0;
 }
@@ -53,7 +55,7 @@ export async function deny(id: string, remove: readonly string[]): Promise<numbe
   const { sandbox, entries } = await sandboxOf(id);
   const gone = new Set(remove.map(canonical));
   for (const e of gone) {
-    if (!entries.includes(e)) process.stderr.write(`${color.yellow('warning:')} ${e} was not in the allowlist\n`);
+    if (!entries.includes(e)) writeText(2, `${color.yellow('warning:')} ${e} was not in the allowlist\n`);
   }
   printEntries(id, await sandbox.setEgress(entries.filter((e) => !gone.has(e))));
   return 0;
@@ -91,11 +93,11 @@ export async function log(id: string, o: { since?: string; limit?: string; json?
     ...(limit !== undefined && { limit }),
   });
   if (o.json) {
-    process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+    writeText(1, `${JSON.stringify(records, null, 2)}\n`);
     return 0;
   }
   if (records.length === 0) {
-    process.stdout.write('no connections recorded\n');
+    writeText(1, 'no connections recorded\n');
     return 0;
   }
   const rows = records.map((r) => [
@@ -109,7 +111,8 @@ export async function log(id: string, o: { since?: string; limit?: string; json?
     `${Math.round(r.durationMs)}ms`,
     [r.reason, r.closed && `closed: ${r.closed}`].filter(Boolean).join('; '),
   ]);
-  process.stdout.write(
+  writeText(
+    1,
     `${table(['TIME', 'DECISION', 'DESTINATION', 'ADDRESS', 'RULE', 'IN', 'OUT', 'DURATION', 'REASON'], rows)}\n`,
   );
   return 0;

@@ -1,5 +1,6 @@
 import { loadSettings } from '../config';
 import { EXIT } from '../exit-codes';
+import { writeText } from '../io';
 import { attachSession } from '../session';
 
 /**
@@ -11,7 +12,7 @@ export async function pause(ids: readonly string[]): Promise<number> {
   for (const id of ids) {
     const sandbox = await attachSession(id, owner);
     await sandbox.pause();
-    process.stdout.write(`paused ${id}\n`);
+    writeText(1, `paused ${id}\n`);
   }
   return EXIT.ok;
 }
@@ -22,7 +23,8 @@ export async function resume(ids: readonly string[]): Promise<number> {
   for (const id of ids) {
     const sandbox = await attachSession(id, owner);
     const pausedMs = await sandbox.resume();
-    process.stdout.write(
+    writeText(
+      1,
       pausedMs > 0 ? `resumed ${id} (paused ${(pausedMs / 1000).toFixed(1)} s)\n` : `${id} was not paused\n`,
     );
   }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { listSessions, reapOrphans } from '@axo/runtime';
 import { loadSettings } from '../config';
+import { writeText } from '../io';
 
 /** `axo reap`: removes this owner's sessions that are no longer usable. */
 export async function reap(o: { json?: boolean }): Promise<number> {
@@ -10,8 +11,8 @@ export async function reap(o: { json?: boolean }): Promise<number> {
     .filter((s) => s.state === 'running' && existsSync(s.workdir))
     .map((s) => s.sessionId);
   const result = await reapOrphans(alive, { owner: settings.owner });
-  if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else if (result.removed.length === 0) process.stdout.write('nothing to reap\n');
-  else for (const name of result.removed) process.stdout.write(`reaped ${name}\n`);
+  if (o.json) writeText(1, `${JSON.stringify(result, null, 2)}\n`);
+  else if (result.removed.length === 0) writeText(1, 'nothing to reap\n');
+  else for (const name of result.removed) writeText(1, `reaped ${name}\n`);
   return 0;
 }

@@ -2,6 +2,7 @@ import { readSessionRequest } from '@axo/devcontainer/fs';
 import { InvalidInputError, parseEgressEntry } from '@axo/podman-args';
 import { type HardeningReport, SessionSandbox } from '@axo/runtime';
 import { loadSettings } from '../config';
+import { writeText } from '../io';
 import { realDirectory, sessionIdFor } from '../session';
 import { color, spinner } from '../ui';
 
@@ -76,10 +77,11 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
   }
   const report = sandbox.report as HardeningReport;
   // A downgrade or a skipped command must not pass quietly, even with --json on stdout.
-  for (const w of report.warnings) process.stderr.write(`${color.yellow('warning:')} ${w}\n`);
+  for (const w of report.warnings) writeText(2, `${color.yellow('warning:')} ${w}\n`);
   const notApplied = request?.notApplied ?? [];
   if (o.json) {
-    process.stdout.write(
+    writeText(
+      1,
       `${JSON.stringify(
         {
           sessionId,
@@ -93,7 +95,7 @@ export async function up(dirArg: string | undefined, o: UpOptions): Promise<numb
     );
     return 0;
   }
-  process.stdout.write(describeReport(report, request?.file, notApplied, request?.notes ?? []));
+  writeText(1, describeReport(report, request?.file, notApplied, request?.notes ?? []));
   return 0;
 }
 
