@@ -3,14 +3,14 @@
 // path), and GET /health. /files is authorized by the access token, or by a signature
 // (signed URLs carry no sandbox header: the signature names the sandbox).
 import { posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { FileEntry } from '@axo/runtime';
 import Busboy, { type BusboyHeaders } from '@fastify/busboy';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { discardRestOfBody } from '../routes/files';
+import { limitedBody, uploading } from '../routes/files';
 import type { ManagedSession } from '../sessions';
 import { RpcError } from './connect';
 import type { Envd, EnvdCall } from './envd';
@@ -100,20 +100,6 @@ async function filesCall(
     found = signer;
   }
   return { call: await deps.envd.callFor(found, q.username === '' ? undefined : q.username), q };
-}
-
-/** A stream that fails with 413 past `limit` bytes (the agent is told the limit too). */
-function limited(source: Readable, limit: number): Readable {
-  let seen = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > limit) callback(tooLarge(limit));
-      else callback(null, chunk);
-    },
-  });
-  pipeline(source, counted).catch(() => undefined);
-  return counted;
 }
 
 /** The request body, decompressed when it says Content-Encoding: gzip. */
@@ -229,14 +215,14 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
       .split(';')[0]
       ?.trim()
       .toLowerCase();
-    try {
+    // The client reads the answer, not a reset, only if it may finish sending.
+    return uploading(request, async () => {
       if (media === 'application/octet-stream') {
         if (q.path === undefined) throw new E2bHttpError(400, 'path query parameter is required for raw body upload');
-        const declared = Number(request.headers['content-length']);
-        if (request.headers['content-encoding'] === undefined && Number.isFinite(declared) && declared > limit) {
-          throw tooLarge(limit);
-        }
-        const entry = await call.session.sandbox.files.write(call.path(q.path), limited(bodyOf(request), limit), {
+        // A compressed body's Content-Length is not its size: only the decompressed bytes are counted.
+        const decoded = request.headers['content-encoding'] === undefined ? undefined : bodyOf(request);
+        const body = limitedBody(request, limit, tooLarge, decoded);
+        const entry = await call.session.sandbox.files.write(call.path(q.path), body, {
           parents: true,
           maxBytes: limit,
           ...(call.user !== undefined && { user: call.user }),
@@ -250,10 +236,6 @@ export function registerFilesHttp(app: FastifyInstance, deps: FilesHttpDeps): vo
         400,
         `unsupported content type: ${media}, expected multipart/form-data or application/octet-stream`,
       );
-    } catch (error) {
-      // The client reads the answer, not a reset, only if it may finish sending.
-      if (!request.raw.complete) discardRestOfBody(request);
-      throw error;
-    }
+    });
   });
 }

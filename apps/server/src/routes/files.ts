@@ -91,10 +91,25 @@ const symlinkBody = z.strictObject({
 const opt = <K extends string, V>(key: K, value: V | undefined) =>
   (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 
-/** The request body, at most `limit` bytes: past it the stream fails with a 413 (the request itself is left alone). */
-function limitedBody(request: FastifyRequest, limit: number): Readable {
+/**
+ * An upload's body, at most `limit` bytes: a request whose Content-Length says more is
+ * refused at once (thrown), and past `limit` the stream fails with `tooLarge(limit)`. The
+ * request itself is left alone, so the refusal can still be answered (see `uploading`).
+ * `decoded`, when given, is what is counted instead of the request's own bytes (a
+ * decompressed body): Content-Length then says nothing about its size and is not checked.
+ */
+export function limitedBody(
+  request: FastifyRequest,
+  limit: number,
+  tooLarge: (limit: number) => Error,
+  decoded?: Readable,
+): Readable {
   const raw = request.raw;
-  const source = (request.body ?? Readable.from([])) as Readable;
+  if (decoded === undefined) {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  }
+  const source = decoded ?? ((request.body ?? Readable.from([])) as Readable);
   let seen = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -113,6 +128,19 @@ function limitedBody(request: FastifyRequest, limit: number): Readable {
   return counted;
 }
 
+/**
+ * Runs `receive`, which reads the request's body; when it fails before the whole body
+ * arrived, the rest is read and dropped (`discardRestOfBody`) so the client sees the answer.
+ */
+export async function uploading<T>(request: FastifyRequest, receive: () => Promise<T>): Promise<T> {
+  try {
+    return await receive();
+  } catch (error) {
+    if (!request.raw.complete) discardRestOfBody(request);
+    throw error;
+  }
+}
+
 /** How long, and how much, a refused upload may go on being sent before its connection is cut. */
 const DISCARD_MS = 10_000;
 const DISCARD_BYTES = 256 * 1024 * 1024;
@@ -123,7 +151,7 @@ const DISCARD_BYTES = 256 * 1024 * 1024;
  * rather than the 413 or 409 the server sent. A client that keeps sending past the bounds
  * is cut off.
  */
-export function discardRestOfBody(request: FastifyRequest): void {
+function discardRestOfBody(request: FastifyRequest): void {
   const raw = request.raw;
   let dropped = 0;
   const cut = () => raw.socket?.destroy();
@@ -196,20 +224,15 @@ export function registerFileRoutes(router: Router, sessions: SessionManager, opt
     handler: async ({ params, query }, request) => {
       const files = filesOf(sessions.use(params.id));
       const limit = options.maxFileBytes;
-      const declared = Number(request.headers['content-length']);
-      try {
-        if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
-        const entry = await files.write(query.path, limitedBody(request, limit), {
+      return uploading(request, async () => {
+        const entry = await files.write(query.path, limitedBody(request, limit, tooLarge), {
           parents: query.parents,
           maxBytes: limit,
           ...opt('mode', query.mode),
           ...opt('user', query.user),
         });
         return { entry };
-      } catch (error) {
-        if (!request.raw.complete) discardRestOfBody(request);
-        throw error;
-      }
+      });
     },
   });
 
