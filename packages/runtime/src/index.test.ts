@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 // A change to these lists is a change to the public API: review it as one.
 it('exposes exactly the reviewed public surface', async () => {
   expect(Object.keys(await import('./index')).sort()).toEqual([
+    'AGENT_SIGNALS',
     'AgentClient',
     'AgentProcess',
     'AgentTerminal',
@@ -16,6 +17,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'InvalidInputError',
     'LIFECYCLE_STAGES',
     'PodmanError',
+    'SIGNAL_NUMBERS',
     'SandboxFiles',
     'SessionSandbox',
     'agentRunRoot',

@@ -12,6 +12,7 @@ export type { FileList } from './agent/files-client';
 export { agentRunRoot, sessionRunDir } from './agent/paths';
 export { isPaused, pauseSupport } from './agent/pause';
 export type { AgentSignal, FileEntry, FileEvent, FileEventOp, FileType, ProcInfo } from './agent/protocol';
+export { AGENT_SIGNALS, SIGNAL_NUMBERS } from './agent/protocol';
 export type { BuildReport, BuildRequest } from './build';
 export { buildRequestSchema } from './build';
 export type { EgressLogOptions, EgressRecord, EgressStats } from './egress';

@@ -7,7 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { envSchema, sessionIdSchema, userSchema } from '@axo/podman-args';
-import { type AgentClient, type AgentProcess, AxoError, type ProcInfo } from '@axo/runtime';
+import {
+  AGENT_SIGNALS,
+  type AgentClient,
+  type AgentProcess,
+  type AgentSignal,
+  AxoError,
+  type ProcInfo,
+  SIGNAL_NUMBERS,
+} from '@axo/runtime';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../problem';
@@ -20,20 +28,6 @@ import { NdjsonReply, pumpOutput } from './ndjson';
 const MAX_LINE_BYTES = 256 * 1024;
 /** Output each stream of a process keeps for a client that comes back. */
 const DEFAULT_RING_BYTES = 1024 * 1024;
-
-const SIGNALS: Readonly<Record<string, number>> = {
-  HUP: 1,
-  INT: 2,
-  QUIT: 3,
-  KILL: 9,
-  USR1: 10,
-  USR2: 12,
-  TERM: 15,
-  CONT: 18,
-  STOP: 19,
-  WINCH: 28,
-};
-type SignalName = 'HUP' | 'INT' | 'QUIT' | 'KILL' | 'USR1' | 'USR2' | 'TERM' | 'CONT' | 'STOP' | 'WINCH';
 
 const idParams = z.strictObject({ id: sessionIdSchema });
 const procParams = z.strictObject({
@@ -94,23 +88,19 @@ const stdinQuery = z.strictObject({
 const signalBody = z.strictObject({
   signal: z
     .union([z.string().max(32), z.number().int()])
-    .describe(
-      'TERM, SIGTERM or 15; one of HUP INT QUIT KILL TERM USR1 USR2 STOP CONT WINCH (E2B SIGNAL_SIGTERM works too)',
-    ),
+    .describe(`TERM, SIGTERM or 15; one of ${AGENT_SIGNALS.join(' ')} (E2B SIGNAL_SIGTERM works too)`),
 });
 const resizeBody = z.strictObject(size);
 
 /** `SIGTERM`, `TERM`, `SIGNAL_SIGTERM`, `15` → `TERM`; undefined when unknown. */
-export function signalName(signal: string | number): SignalName | undefined {
-  if (typeof signal === 'number') {
-    return Object.entries(SIGNALS).find(([, n]) => n === signal)?.[0] as SignalName | undefined;
-  }
+function signalName(signal: string | number): AgentSignal | undefined {
+  if (typeof signal === 'number') return AGENT_SIGNALS.find((name) => SIGNAL_NUMBERS[name] === signal);
   const name = signal
     .toUpperCase()
     .replace(/^SIGNAL_/, '')
     .replace(/^SIG/, '');
   if (/^\d+$/.test(name)) return signalName(Number(name));
-  return name in SIGNALS ? (name as SignalName) : undefined;
+  return AGENT_SIGNALS.find((known) => known === name);
 }
 
 function agentOf(s: ManagedSession): AgentClient {
@@ -305,7 +295,7 @@ export function registerProcessRoutes(router: Router, sessions: SessionManager, 
       const name = signalName(body.signal);
       if (!name) {
         throw new ApiError(400, 'INVALID_INPUT', `unknown signal ${JSON.stringify(body.signal)}`, {
-          hint: `One of ${Object.keys(SIGNALS).join(' ')}, with or without SIG, or its number.`,
+          hint: `One of ${AGENT_SIGNALS.join(' ')}, with or without SIG, or its number.`,
         });
       }
       const client = agentOf(sessions.use(params.id));

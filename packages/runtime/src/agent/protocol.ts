@@ -546,7 +546,8 @@ export const AGENT_SIGNALS = Object.freeze([
 ] as const);
 export type AgentSignal = (typeof AGENT_SIGNALS)[number];
 
-const SIGNAL_NUMBERS: Record<string, number> = {
+/** Linux signal numbers by name (without SIG). */
+export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = Object.freeze({
   HUP: 1,
   INT: 2,
   QUIT: 3,
@@ -578,7 +579,7 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   IO: 29,
   PWR: 30,
   SYS: 31,
-};
+});
 
 /** The shell's exit status for a process a signal ended (128 + its number), or undefined. */
 export function signalExitCode(signal: string | null | undefined): number | undefined {
