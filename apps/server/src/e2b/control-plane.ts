@@ -3,6 +3,7 @@
 // pause and kill. JSON both ways; errors are `{code: <status>, message}`; the API key is the
 // server's operator token, in X-API-KEY (or as a bearer token).
 import { cpus, totalmem } from 'node:os';
+import { memoryBytes } from '@axo/podman-args';
 import type { HardeningReport } from '@axo/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -73,10 +74,19 @@ export function resourcesOf(report: HardeningReport | undefined): { cpuCount: nu
   const hostCpus = Math.max(1, cpus().length);
   const hostMB = Math.floor(totalmem() / 1024 / 1024);
   if (!requested) return { cpuCount: hostCpus, memoryMB: hostMB };
-  const m = /^([0-9.]+)([bkmg])?$/i.exec(requested.memory);
-  const unit = { b: 1 / 1024 / 1024, k: 1 / 1024, m: 1, g: 1024 }[(m?.[2] ?? 'b').toLowerCase() as 'b'] ?? 1;
-  const memoryMB = m ? Math.floor(Number(m[1]) * unit) : hostMB;
-  return { cpuCount: Math.max(1, Math.ceil(requested.cpus)), memoryMB: Math.max(128, memoryMB) };
+  return {
+    cpuCount: Math.max(1, Math.ceil(requested.cpus)),
+    memoryMB: Math.max(128, megabytesOf(requested.memory) ?? hostMB),
+  };
+}
+
+/** Whole MiB in a podman memory size (`512m`, `2g`); undefined when it is not one. */
+function megabytesOf(size: string): number | undefined {
+  try {
+    return Math.floor(memoryBytes(size) / 1024 / 1024);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `Sandbox` answer of create, connect and resume. */
