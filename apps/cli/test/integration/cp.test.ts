@@ -366,7 +366,7 @@ describe.skipIf(!gate.ok)('axo cp against a session that attacks the host side t
       container,
       'sh',
       '-c',
-      `cd ${W} && while [ ! -e stop ]; do mv p p.real && ln -s ${victims} p && rm p && mv p.real p; done; touch stopped`,
+      `cd ${W} && n=0; while [ ! -e stop ]; do mv p p.real && ln -s ${victims} p && rm p && mv p.real p; n=$((n+1)); done; echo $n > stopped.tmp && mv stopped.tmp stopped`,
     ]);
     const outcomes: string[] = [];
     try {
@@ -383,6 +383,8 @@ describe.skipIf(!gate.ok)('axo cp against a session that attacks the host side t
       waitFor(join(W, 'stopped'));
     }
     expect(snapshot(victims)).toEqual(before);
+    // The attack ran all along: the session swapped `p` for the link over and over.
+    expect(Number(readFileSync(join(W, 'stopped'), 'utf8'))).toBeGreaterThan(30);
     // What was copied landed in the workdir, where the user asked; the rest was refused.
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome !== 'copied') {

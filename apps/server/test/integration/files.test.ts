@@ -125,13 +125,6 @@ describe.skipIf(!gate.ok)('files over HTTP (real podman)', () => {
 
   it("a link to /etc/shadow reads the container's file or fails, never the host's", async () => {
     symlinkSync('/etc/shadow', join(workdir, 'shadow-link'));
-    const host = (() => {
-      try {
-        return readFileSync('/etc/shadow');
-      } catch {
-        return undefined;
-      }
-    })();
     // The test image has no /etc/shadow: the link leads nowhere inside the container.
     const missing = await get('shadow-link');
     expect(missing.status).toBe(404);
@@ -141,7 +134,6 @@ describe.skipIf(!gate.ok)('files over HTTP (real podman)', () => {
     expect(read.status).toBe(200);
     const body = Buffer.from(await read.arrayBuffer());
     expect(body.toString()).toBe('root:container-only:0:::::\n');
-    if (host) expect(body.equals(host)).toBe(false);
     // As a user who may not read it, it fails rather than reaching further.
     await exec('chmod 600 /etc/shadow');
     expect(await problem(await get('shadow-link', { user: 'nobody' }))).toMatchObject({

@@ -549,7 +549,10 @@ func TestResolveSwapRace(t *testing.T) {
 				})
 			}
 			close(stop)
-			if rounds := <-swapped; rounds < 10 {
+			switch rounds := <-swapped; {
+			case rounds == 0:
+				t.Fatal("the swapper never ran: nothing was raced")
+			case rounds < 10:
 				t.Logf("only %d swaps", rounds)
 			}
 			for k, v := range got {

@@ -17,6 +17,7 @@ import {
   uniqueOwner,
 } from '@axo/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/agent/protocol';
 import { AgentClient, AxoError, SessionSandbox } from '../../src/index';
 
 const gate = podmanGate();
@@ -193,15 +194,31 @@ describe.skipIf(!gate.ok)('axo-agent in a real container', () => {
 });
 
 /** A socket in the run-dir layout whose "agent" misbehaves as told. */
-async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-message') {
+async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-message' | 'hello') {
   const dir = tempDir('axo-impostor-');
   mkdirSync(join(dir.path, 's'), { mode: 0o700 });
   writeFileSync(join(dir.path, 'token'), 'a'.repeat(64), { mode: 0o600 });
   chmodSync(dir.path, 0o700);
   const sockets = new Set<net.Socket>();
+  const received: Buffer[] = [];
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // A well-formed greeting: the host then authenticates, and an impostor learns what it sends.
+    if (behaviour === 'hello') {
+      socket.write(
+        encodeMessage({
+          type: 'hello',
+          protocol: { min: 1, max: 1 },
+          agent: 'fake',
+          nonce: 'ab'.repeat(32),
+          features: [],
+        }),
+      );
+      // Whatever the host says next is recorded; then the impostor hangs up.
+      socket.once('data', () => setTimeout(() => socket.destroy(), 100));
+    }
     if (behaviour === 'garbage') socket.write(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'));
     if (behaviour === 'endless') {
       // A frame header that promises 4 GiB, then bytes forever.
@@ -223,6 +240,7 @@ async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-mess
   await new Promise<void>((resolve) => server.listen(join(dir.path, 's', 'agent.sock'), resolve));
   return {
     endpoint: { runDir: dir.path, token: 'a'.repeat(64), sessionId: 'impostor' },
+    received: () => Buffer.concat(received),
     close: () => {
       for (const s of sockets) s.destroy();
       server.close();
@@ -246,6 +264,19 @@ describe('the host facing an impostor agent', () => {
       }
     },
   );
+
+  it('never hands the token to whoever answers on the socket', async () => {
+    const fake = await impostor('hello');
+    try {
+      await new AgentClient(fake.endpoint, { timeoutMs: 500 }).ping().catch(() => undefined);
+      const sent = fake.received();
+      expect(sent.length).toBeGreaterThan(0); // it did authenticate to the impostor
+      expect(sent.includes(Buffer.from('a'.repeat(64)))).toBe(false);
+      expect(sent.includes(Buffer.from('a'.repeat(64), 'hex'))).toBe(false);
+    } finally {
+      fake.close();
+    }
+  });
 
   it('gives up on an agent that says nothing, at the connect deadline', async () => {
     const fake = await impostor('silent');

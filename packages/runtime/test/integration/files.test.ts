@@ -3,7 +3,7 @@
 // writes that leave the old file whenever anything fails, and watches.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,14 +24,6 @@ const gate = podmanGate();
 const owner = uniqueOwner('files');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
-
-function readableOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 /** Rejects with the error `promise` rejects with, or fails the test when it resolves. */
 async function failure(promise: Promise<unknown>): Promise<FileError> {
@@ -114,8 +106,6 @@ describe.skipIf(!gate.ok)('sandbox.files in a real session', () => {
   });
 
   it('a link to /etc/shadow resolves inside the container, with the requesting user’s rights only', async () => {
-    // Rootless runs cannot read the host's shadow at all; then only the container's answer matters.
-    const hostShadow = readableOrNull('/etc/shadow');
     symlinkSync('/etc/shadow', join(dir.path, 'shadow-link'));
     // The busybox image has no /etc/shadow: the host's is never what answers.
     const missing = await failure(files.readFile('shadow-link'));
@@ -125,7 +115,6 @@ describe.skipIf(!gate.ok)('sandbox.files in a real session', () => {
     await files.write('/etc/shadow', 'root:container-only:1::::::\n', { mode: 0o600 });
     const asRoot = (await files.readFile('shadow-link')).toString('utf8');
     expect(asRoot).toBe('root:container-only:1::::::\n');
-    if (hostShadow !== null) expect(asRoot).not.toBe(hostShadow);
 
     const denied = await failure(files.readFile('shadow-link', { user: 'nobody' }));
     expect(denied).toMatchObject({ code: 'PERMISSION_DENIED', agentCode: 'PERMISSION' });
