@@ -28,7 +28,7 @@ export class ApiError extends Error {
   }
 }
 
-const STATUS_BY_AXO_CODE: Record<string, number> = {
+export const STATUS_BY_AXO_CODE: Readonly<Record<string, number>> = {
   INVALID_INPUT: 400,
   NOT_FOUND: 404,
   PODMAN_MISSING: 503,
@@ -49,7 +49,7 @@ const STATUS_BY_AXO_CODE: Record<string, number> = {
  * A file request the agent refused, by its own finer code (the problem's `code` is that
  * code): NOT_REGULAR (a FIFO, device or socket) is the client's mistake, so 400.
  */
-const STATUS_BY_FILE_CODE: Record<string, number> = {
+export const STATUS_BY_FILE_CODE: Readonly<Record<string, number>> = {
   NOT_FOUND: 404,
   EXISTS: 409,
   IS_DIR: 409,
@@ -64,7 +64,8 @@ const STATUS_BY_FILE_CODE: Record<string, number> = {
   LIMIT: 429,
 };
 
-const FASTIFY_ERRORS: Record<string, [number, ApiErrorCode, string]> = {
+/** fastify's own request errors (a body too large, a bad media type): status, code, message. */
+export const FASTIFY_ERRORS: Readonly<Record<string, readonly [number, ApiErrorCode, string]>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'INVALID_INPUT', 'the body is not valid JSON'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'INVALID_INPUT', 'the body is empty'],
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'the body is larger than the server accepts'],

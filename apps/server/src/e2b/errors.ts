@@ -4,7 +4,7 @@
 // AuthenticationError), and envd's /files answers `{code, message}` with envd's statuses.
 // axo's own errors (FileError, AxoError, the API's ApiError) are translated here once.
 import { AxoError, FileError } from '@axo/runtime';
-import { ApiError } from '../problem';
+import { ApiError, STATUS_BY_AXO_CODE, STATUS_BY_FILE_CODE } from '../problem';
 import { type RpcCode, RpcError } from './connect';
 
 /** A control-plane or /files error: its status, and the message E2B clients show. */
@@ -77,20 +77,26 @@ export function rpcErrorOf(error: unknown): RpcError {
   return new RpcError('internal', 'the server failed unexpectedly; see its log');
 }
 
-/** The HTTP status envd's /files gives for a file error (404 → the SDK's FileNotFoundError). */
+/**
+ * The HTTP status envd's /files gives for a file error (404 → the SDK's FileNotFoundError):
+ * the API's, but a directory where a file was meant, or the reverse, is envd's 400.
+ */
 const FILES_STATUS_BY_FILE_CODE: Readonly<Record<string, number>> = {
-  NOT_FOUND: 404,
+  ...STATUS_BY_FILE_CODE,
   IS_DIR: 400,
   NOT_DIR: 400,
-  NOT_REGULAR: 400,
-  INVALID: 400,
-  EXISTS: 409,
-  NOT_EMPTY: 409,
-  CROSS_DEVICE: 409,
-  PERMISSION: 403,
-  TOO_LARGE: 413,
-  NO_SPACE: 507,
-  LIMIT: 429,
+};
+
+/** The HTTP status of an AxoError on E2B's routes: the API's, with E2B's own where they differ. */
+const HTTP_STATUS_BY_AXO_CODE: Readonly<Record<string, number>> = {
+  ...STATUS_BY_AXO_CODE,
+  LIMITS_UNAVAILABLE: 400,
+  START_FAILED: 500,
+  SESSION_ENDED: 502,
+  AGENT_UNAVAILABLE: 502,
+  PODMAN_MISSING: 500,
+  PODMAN_FAILED: 500,
+  PTY_UNAVAILABLE: 500,
 };
 
 /** Any error as the status and message an HTTP route (control plane, /files) answers with. */
@@ -101,21 +107,10 @@ export function httpErrorOf(error: unknown): E2bHttpError {
   if (FileError.isInstance(error))
     return new E2bHttpError(FILES_STATUS_BY_FILE_CODE[error.agentCode] ?? 500, error.message);
   if (AxoError.isInstance(error)) {
-    const status: Readonly<Record<string, number>> = {
-      NOT_FOUND: 404,
-      INVALID_INPUT: 400,
-      CONFLICT: 409,
-      PERMISSION_DENIED: 403,
-      LIMITS_UNAVAILABLE: 400,
-      START_FAILED: 500,
-      SESSION_ENDED: 502,
-      AGENT_UNAVAILABLE: 502,
-      TIMEOUT: 504,
-      TOO_LARGE: 413,
-      NO_SPACE: 507,
-      LIMIT: 429,
-    };
-    return new E2bHttpError(status[error.code] ?? 500, error.hint ? `${error.message} (${error.hint})` : error.message);
+    return new E2bHttpError(
+      HTTP_STATUS_BY_AXO_CODE[error.code] ?? 500,
+      error.hint ? `${error.message} (${error.hint})` : error.message,
+    );
   }
   const statusCode = (error as { statusCode?: number }).statusCode;
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {

@@ -7,6 +7,7 @@
 // fastify directly, not through the Router: they are E2B's API, not part of axo's OpenAPI.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerConfig } from '../config';
+import { FASTIFY_ERRORS } from '../problem';
 import type { SessionTokens } from '../session-tokens';
 import type { SessionManager } from '../sessions';
 import { tokenMatches } from '../token';
@@ -153,15 +154,15 @@ export async function registerE2b(app: FastifyInstance, options: E2bOptions, log
   return sandboxes;
 }
 
+/** E2B's wording of fastify's request errors, where it differs from the API's. */
+const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'the request body is larger than this server accepts',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content type',
+};
+
 /** fastify's own request errors (a body too large, a bad media type) as errors with a status. */
 function fastifyError(error: FastifyError): unknown {
   if (error instanceof RpcError || error instanceof E2bHttpError) return error;
-  const known: Record<string, [number, string]> = {
-    FST_ERR_CTP_BODY_TOO_LARGE: [413, 'the request body is larger than this server accepts'],
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, `unsupported content type`],
-    FST_ERR_CTP_INVALID_JSON_BODY: [400, 'the body is not valid JSON'],
-    FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'the body is empty'],
-  };
-  const hit = error.code ? known[error.code] : undefined;
-  return hit ? new E2bHttpError(hit[0], hit[1]) : error;
+  const hit = error.code ? FASTIFY_ERRORS[error.code] : undefined;
+  return hit ? new E2bHttpError(hit[0], FASTIFY_MESSAGES[error.code] ?? hit[2]) : error;
 }
