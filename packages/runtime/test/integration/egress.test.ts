@@ -1,9 +1,11 @@
 // The egress allowlist on real podman: a session with no route out, its agent's proxy, the
 // gateway container beside it, and every way around them that must fail. Traffic goes only
 // to servers this test starts on the host's loopback, except one apt-get update (as root).
+import { lookup } from 'node:dns/promises';
 import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { gatewayName, LABELS } from '@axo/podman-args';
 import {
@@ -24,14 +26,14 @@ const owner = uniqueOwner('egress');
 const rootful = process.getuid?.() === 0;
 const ARCHIVE = ['deb.debian.org', 'security.debian.org'];
 
-/** An HTTP server on the host's loopback that counts what reaches it. */
-async function hostHttpServer() {
+/** An HTTP server on the host (its loopback unless told) that counts what reaches it. */
+async function hostHttpServer(host = '127.0.0.1') {
   let hits = 0;
   const server = http.createServer((req, res) => {
     hits++;
     res.end(`host-server ${req.headers.host} ${req.url}`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   return {
     port: (server.address() as net.AddressInfo).port,
     hits: () => hits,
@@ -47,12 +49,48 @@ async function hostEchoServer() {
 }
 
 /** bash: send raw bytes to the session's proxy and print what comes back (the proxy closes after a refusal). */
-const RAW = `raw() { exec 3<>/dev/tcp/127.0.0.1/3128 || return 9; printf '%b' "$1" >&3; timeout 5 head -c 4000 <&3; exec 3<&-; }`;
+const RAW = `raw() { exec 3<>/dev/tcp/127.0.0.1/3128 || return 9; printf '%b' "$1" >&3; timeout \${2:-5} head -c 4000 <&3; exec 3<&-; }`;
+
+/** Entries that open every address no protection covers, IPv4 and IPv6, on every port. */
+const WIDE = ['0.0.0.0/0:*', '[::/0]:*'];
+
+/** What the gateway's 403 for a protected range says (egress.Class.phrase in the Go policy). */
+const PHRASE: Record<string, string> = {
+  loopback: 'a loopback address',
+  unspecified: 'an unspecified address (it reaches this host)',
+  'link-local': 'a link-local address',
+  metadata: 'a metadata address',
+  'host-address': 'an address of this host or of a container on it',
+};
+
+/**
+ * A refusal for a protected range, not the default deny: with the wide entries in place,
+ * a destination the protection did not cover would be allowed by one of them (and either
+ * reached, or answered 502/504 naming that entry).
+ */
+function expectProtected(answer: string, rule: string) {
+  expect(answer, answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r?$/m);
+  expect(answer, answer).toMatch(new RegExp(`^X-Axo-Egress-Rule: ${rule}\\r?$`, 'm'));
+  expect(answer, answer).toContain(`(rule: ${rule}):`);
+  expect(answer, answer).toContain(` is ${PHRASE[rule]}: only an IP entry inside `);
+}
+
+/** Splits `== label` blocks of a script's output into label → answer. */
+function answersByLabel(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const block of out.split(/^== /m).filter(Boolean)) {
+    const nl = block.indexOf('\n');
+    m.set(block.slice(0, nl), block.slice(nl + 1));
+  }
+  return m;
+}
 
 describe.skipIf(!gate.ok)('egress allowlist (real podman)', () => {
   const dir = tempDir('axo-egress-');
   let sandbox: SessionSandbox;
   let web: Awaited<ReturnType<typeof hostHttpServer>>;
+  // On every address of the host: what a protected-range CONNECT would reach if let through.
+  let wide: Awaited<ReturnType<typeof hostHttpServer>>;
   let echo: Awaited<ReturnType<typeof hostEchoServer>>;
   const sh = async (script: string, options: { user?: string; env?: Record<string, string> } = {}) => {
     const r = await sandbox.exec(['bash', '-c', `${RAW}\n${script}`], { timeoutMs: 60_000, ...options });
@@ -61,6 +99,7 @@ describe.skipIf(!gate.ok)('egress allowlist (real podman)', () => {
 
   beforeAll(async () => {
     web = await hostHttpServer();
+    wide = await hostHttpServer('::');
     echo = await hostEchoServer();
     // Other users must be able to enter the workdir for the test that runs as one.
     chmodSync(dir.path, 0o755);
@@ -75,6 +114,7 @@ describe.skipIf(!gate.ok)('egress allowlist (real podman)', () => {
   afterAll(async () => {
     removeContainersByLabel(`${LABELS.owner}=${owner}`);
     await web?.close();
+    await wide?.close();
     await echo?.close();
     dir[Symbol.dispose]();
   });
@@ -187,40 +227,164 @@ describe.skipIf(!gate.ok)('egress allowlist (real podman)', () => {
     expect(r.out).toMatch(/no allowlist entry matches evil-example\.com:443/);
   });
 
-  it('refuses the host loopback in every spelling, whatever the Host header says', async () => {
-    const p = web.port;
-    const spellings = [
-      '127.0.0.1',
-      '2130706433',
-      '0x7f000001',
-      '127.1',
-      '0177.0.0.1',
-      '[::ffff:127.0.0.1]',
-      '[::1]',
-      '0.0.0.0',
-      'localhost',
-      '127.0.0.1.',
-      '0',
-    ];
-    const script = spellings
-      .flatMap((s) => [
-        `echo "== CONNECT ${s}"; raw 'CONNECT ${s}:${p} HTTP/1.1\\r\\nHost: deb.debian.org\\r\\n\\r\\n' | head -1`,
-        `echo "== GET ${s}"; raw 'GET http://${s}:${p}/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\n\\r\\n' | head -1`,
-      ])
-      .join('\n');
-    const r = await sh(script);
-    const answers = r.stdout.split('== ').filter(Boolean);
-    expect(answers).toHaveLength(spellings.length * 2);
-    for (const a of answers) expect(a, a).toMatch(/HTTP\/1.1 403 Forbidden/);
-    // And curl's own way of asking (it may normalise the URL first). 127.0.0.1 is in
-    // NO_PROXY (the session's own loopback): --noproxy '' sends it to the proxy, as
-    // reaching the host's loopback needs.
-    const c = await sh(
-      `curl -sS -m 10 --noproxy '' -H 'Host: deb.debian.org' http://127.0.0.1:${p}/; echo; curl -sS -m 10 --noproxy '' -p http://127.0.0.1:${p}/; echo rc=$?`,
-    );
-    expect(c.out).toMatch(/loopback/);
-    expect(c.out).toMatch(/CONNECT tunnel failed, response 403/);
-    expect(web.hits()).toBe(0);
+  // Every protected range attacked from inside the session while the allowlist opens the
+  // whole IPv4 and IPv6 space: each refusal must name the protection, since with it gone
+  // a wide entry would allow the destination.
+  describe('with 0.0.0.0/0 and ::/0 allowed on every port', () => {
+    const since = new Date();
+    beforeAll(async () => {
+      // localhost:* lets the name through, so what refuses it is the address it resolves to.
+      const entries = [...ARCHIVE, ...WIDE, 'localhost:*'];
+      expect(await sandbox.setEgress(entries)).toEqual(entries);
+    });
+    afterAll(() => {
+      expect(wide.hits()).toBe(0);
+      expect(web.hits()).toBe(0);
+    });
+
+    it('reaches an ordinary address through the wide entries (the control)', async () => {
+      // A public address as a literal: only 0.0.0.0/0:* can allow it (no IP entry names it).
+      const { address } = await lookup(ARCHIVE[0] as string, { family: 4 });
+      const r = await sh(
+        `curl -sS -m 20 -p --noproxy '' -o /dev/null -w 'code=%{http_code}' -H 'Host: ${ARCHIVE[0]}' http://${address}/
+         echo; echo "== v6"; raw 'CONNECT [2001:db8::1]:9 HTTP/1.1\\r\\n\\r\\n' 15`,
+      );
+      expect(r.stdout).toMatch(/code=[23]\d\d/);
+      // IPv6 has no route here, so the dial fails: but ::/0 is what let it be tried.
+      const v6 = answersByLabel(r.stdout).get('v6') ?? '';
+      expect(v6, v6).toMatch(/^HTTP\/1\.1 50[24] /);
+      expect(v6, v6).toMatch(/^X-Axo-Egress-Rule: \[::\/0\]:\*\r?$/m);
+      const log = await sandbox.egressLog({ since });
+      expect(log.find((l) => l.host === address && l.kind === 'connect')).toMatchObject({
+        decision: 'allow',
+        rule: '0.0.0.0/0:*',
+        address,
+      });
+    }, 60_000);
+
+    it('refuses the host loopback in every spelling, whatever the Host header says', async () => {
+      const p = wide.port;
+      const spellings: [string, string][] = [
+        ['127.0.0.1', 'loopback'],
+        ['2130706433', 'loopback'],
+        ['0x7f000001', 'loopback'],
+        ['127.1', 'loopback'],
+        ['0177.0.0.1', 'loopback'],
+        ['127.0.0.1.', 'loopback'],
+        ['127.255.255.254', 'loopback'],
+        ['[::ffff:127.0.0.1]', 'loopback'],
+        ['[::1]', 'loopback'],
+        ['localhost', 'loopback'],
+        ['0.0.0.0', 'unspecified'],
+        ['0', 'unspecified'],
+        ['[::]', 'unspecified'],
+      ];
+      const script = spellings
+        .flatMap(([s]) => [
+          `echo "== CONNECT ${s}"; raw 'CONNECT ${s}:${p} HTTP/1.1\\r\\nHost: deb.debian.org\\r\\n\\r\\n'`,
+          `echo "== GET ${s}"; raw 'GET http://${s}:${p}/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\n\\r\\n'`,
+        ])
+        .join('\n');
+      const answers = answersByLabel((await sh(script)).stdout);
+      expect(answers.size).toBe(spellings.length * 2);
+      for (const [s, rule] of spellings) {
+        expectProtected(answers.get(`CONNECT ${s}`) ?? '', rule);
+        expectProtected(answers.get(`GET ${s}`) ?? '', rule);
+      }
+      // And curl's own way of asking (it may normalise the URL first). 127.0.0.1 is in
+      // NO_PROXY (the session's own loopback): --noproxy '' sends it to the proxy, as
+      // reaching the host's loopback needs.
+      const c = await sh(
+        `curl -sS -m 10 --noproxy '' -H 'Host: deb.debian.org' http://127.0.0.1:${p}/; echo; curl -sS -m 10 --noproxy '' -p http://127.0.0.1:${p}/tunnel; echo rc=$?`,
+      );
+      expect(c.out).toContain(`denied GET 127.0.0.1:${p} (rule: loopback): 127.0.0.1:${p} is a loopback address`);
+      expect(c.out).toMatch(/CONNECT tunnel failed, response 403/);
+      const log = await sandbox.egressLog({ since });
+      expect(log.filter((l) => l.port === p && l.decision === 'allow')).toEqual([]);
+    });
+
+    it('refuses cloud metadata, and loopback or metadata in IPv6 clothing', async () => {
+      const p = wide.port;
+      const targets: [string, string][] = [
+        ['169.254.169.254:80', 'link-local'],
+        ['100.100.100.200:80', 'metadata'],
+        ['[fd00:ec2::254]:80', 'metadata'],
+        ['168.63.129.16:80', 'metadata'],
+        ['168.63.129.16:32526', 'metadata'],
+        [`[64:ff9b::7f00:1]:${p}`, 'loopback'], // NAT64 /96
+        [`[64:ff9b:1:7f00:0:100::]:${p}`, 'loopback'], // NAT64 /48 (RFC 6052)
+        [`[2002:7f00:1::]:${p}`, 'loopback'], // 6to4
+        [`[::127.0.0.1]:${p}`, 'loopback'], // IPv4-compatible
+        [`[::7f00:1]:${p}`, 'loopback'],
+        [`[::ffff:127.0.0.1]:${p}`, 'loopback'], // IPv4-mapped
+        ['[64:ff9b::a9fe:a9fe]:80', 'link-local'], // 169.254.169.254
+        ['[::ffff:169.254.169.254]:80', 'link-local'],
+        ['[2002:6464:64c8::]:80', 'metadata'], // 100.100.100.200
+        ['[64:ff9b::a83f:8110]:80', 'metadata'], // 168.63.129.16
+      ];
+      const r = await sh(targets.map(([t]) => `echo "== ${t}"; raw 'CONNECT ${t} HTTP/1.1\\r\\n\\r\\n'`).join('\n'));
+      const answers = answersByLabel(r.stdout);
+      expect(answers.size).toBe(targets.length);
+      for (const [t, rule] of targets) expectProtected(answers.get(t) ?? '', rule);
+    });
+
+    it("refuses the host's own addresses and the containers on its bridge", async () => {
+      const p = wide.port;
+      // What `hostname -I` lists: every address of the host but loopback and link-local.
+      const own = Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a && !a.internal && !/^fe80:/i.test(a.address))
+        .map((a) => a?.address as string);
+      expect(own.length).toBeGreaterThan(0);
+      const v4 = own.find((a) => net.isIPv4(a));
+      const targets = own.map((a) => (net.isIPv6(a) ? `[${a}]:${p}` : `${a}:${p}`));
+      if (v4) {
+        // The host's IPv4 address in NAT64 clothing.
+        const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+        targets.push(`[64:ff9b::${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}]:${p}`);
+      }
+      // A container on podman's bridge, serving: its address and the bridge's gateway.
+      const bridged = `${owner}-bridged`;
+      if (rootful) {
+        const net0 = JSON.parse(podmanResult(['network', 'inspect', 'podman']).stdout)[0] as {
+          subnets?: { gateway?: string }[];
+        };
+        const run = podmanResult([
+          'run',
+          '-d',
+          '--rm',
+          '--name',
+          bridged,
+          '--label',
+          `${LABELS.owner}=${owner}`,
+          '--network',
+          'podman',
+          TEST_IMAGE,
+          'busybox',
+          'httpd',
+          '-f',
+          '-p',
+          '8080',
+          '-h',
+          '/',
+        ]);
+        expect(run.status, run.stderr).toBe(0);
+        const ip = podmanResult(['inspect', '--format', '{{.NetworkSettings.IPAddress}}', bridged]).stdout.trim();
+        expect(net.isIPv4(ip), ip).toBe(true);
+        targets.push(`${ip}:8080`);
+        const gw = net0.subnets?.find((s) => s.gateway && net.isIPv4(s.gateway))?.gateway;
+        expect(gw).toBeTruthy();
+        targets.push(`${gw}:${p}`);
+      }
+      try {
+        const r = await sh(targets.map((t) => `echo "== ${t}"; raw 'CONNECT ${t} HTTP/1.1\\r\\n\\r\\n'`).join('\n'));
+        const answers = answersByLabel(r.stdout);
+        expect(answers.size).toBe(new Set(targets).size);
+        for (const t of targets) expectProtected(answers.get(t) ?? '', 'host-address');
+      } finally {
+        if (rootful) podmanResult(['rm', '-f', '-t', '0', bridged]);
+      }
+    }, 60_000);
   });
 
   it('applies a live change at once, and closes the tunnels it no longer allows', async () => {
