@@ -13,7 +13,7 @@ import {
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { parseJson, readState, sleep } from './egress';
-import { assertOk, type Podman } from './podman';
+import { assertOk, containerRunning, type Podman } from './podman';
 
 /** The uid:gid root podman runs gateways as (nobody): never root, no capabilities. */
 export const GATEWAY_UID = 65534;
@@ -150,10 +150,7 @@ async function waitGatewayReady(podman: Podman, runDir: string, name: string): P
     const late = performance.now() > deadline;
     if (late || performance.now() - lastCheck > 500) {
       lastCheck = performance.now();
-      const state = await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', name], {
-        timeoutMs: 30_000,
-      });
-      if (state.stdout.trim() !== 'true' || late) {
+      if ((await containerRunning(podman, name)) !== true || late) {
         const logs = await podman.run(['logs', '--tail', '5', name], { timeoutMs: 30_000 });
         await podman.run(buildRmArgs([name], { graceSeconds: 0 }), { timeoutMs: 30_000 });
         throw new AxoError(

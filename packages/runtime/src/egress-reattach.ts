@@ -2,7 +2,7 @@ import type { SandboxPolicy } from '@axo/podman-args';
 import { sessionRunDir } from './agent/paths';
 import { gatewayName, readEgressPolicy } from './egress';
 import { type GatewayReady, readGatewayReady, restartGateway } from './egress-gateway';
-import type { Podman } from './podman';
+import { containerRunning, type Podman } from './podman';
 
 /**
  * On reattaching to a running session: an allowlisted session's gateway must run (a
@@ -31,12 +31,10 @@ export async function ensureGatewayOnReattach(
   }
   const warnings: string[] = [];
   const name = gatewayName(sessionId);
-  const state = await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', name], {
-    timeoutMs: 30_000,
-  });
-  if (state.exitCode !== 0) {
+  const running = await containerRunning(podman, name);
+  if (running === undefined) {
     warnings.push(`the session's egress gateway ${name} is gone: the session has no way out until it is replaced`);
-  } else if (state.stdout.trim() !== 'true') {
+  } else if (!running) {
     await restartGateway(podman, sessionId, runDir).catch((error: unknown) => {
       warnings.push(`the session's egress gateway ${name} could not be restarted: ${(error as Error).message}`);
     });

@@ -109,6 +109,12 @@ function podmanCwd(): string | undefined {
   }
 }
 
+/** Whether a container runs: true or false, undefined when podman knows no such container. */
+export async function containerRunning(podman: Podman, name: string): Promise<boolean | undefined> {
+  const r = await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', name], { timeoutMs: 30_000 });
+  return r.exitCode === 0 ? r.stdout.trim() === 'true' : undefined;
+}
+
 /** Creates the default podman seam (execa), or returns `podman` when one is given. */
 export function createPodman(podman: Podman | PodmanOptions = {}): Podman {
   if ('run' in podman) return podman;

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { agentBinaryPath } from '@axo/agent';
 import {
@@ -28,7 +27,7 @@ import { z } from 'zod';
 import { AgentClient } from './agent/client';
 import { type AgentStatus, endpointFor, isOurRunDir, waitForAgent } from './agent/endpoint';
 import { prepareRunDir, removeRunDir, sessionRunDir } from './agent/paths';
-import { isPaused, type PodmanRun, pauseSession, pauseSupport, resumeIfPaused } from './agent/pause';
+import { cgroupsDelegated, isPaused, type PodmanRun, pauseSession, pauseSupport, resumeIfPaused } from './agent/pause';
 import { spawnViaAgent } from './backends/agent';
 import { spawnViaPodman } from './backends/podman-exec';
 import { type BuildReport, buildRequestSchema, buildSessionImage } from './build';
@@ -61,7 +60,7 @@ import { inspectContainer, readInForce, readInForceOf } from './in-force';
 import { withKeyedLock } from './keyed-lock';
 import { type LifecycleOutcome, lifecycleSchema, runLifecycle } from './lifecycle';
 import { type SandboxLogger, silentLogger } from './logger';
-import { assertOk, createPodman, type Podman, type PodmanResult, podmanSeamSchema } from './podman';
+import { assertOk, containerRunning, createPodman, type Podman, type PodmanResult, podmanSeamSchema } from './podman';
 import type { ExecProcess, SpawnSpec } from './process';
 import { DEFAULT_DEV_TOOLS, type ProvisionReport, probeTools, provision, type ToolProbe } from './provision';
 import type { HardeningReport, PostCreateOutcome } from './report';
@@ -653,7 +652,7 @@ export class SessionSandbox {
       ...(o.workspaceFolder !== undefined && { workspaceFolder: o.workspaceFolder }),
       // Where cgroups cannot hold the pids limit (rootless on cgroup v1), an nproc rlimit
       // stands in as the fork-bomb brake; the report shows which one is in force.
-      ...(policy.limits !== false && !cgroupLimitsPossible() && { nproc: policy.limits.pids }),
+      ...(policy.limits !== false && !cgroupsDelegated() && { nproc: policy.limits.pids }),
     };
     const create = (agent?: { binary: string; runDir: string }) =>
       createContainer({
@@ -699,7 +698,7 @@ export class SessionSandbox {
               image: image.image,
               ports: o.ports,
               publishHost: o.publishHost,
-              limits: policy.limits !== false && cgroupLimitsPossible(),
+              limits: policy.limits !== false && cgroupsDelegated(),
               timeoutMs: o.startTimeoutMs,
             });
             gatewayStart.catch(() => undefined);
@@ -717,10 +716,7 @@ export class SessionSandbox {
           { podman: sandbox.#podmanRun },
         );
         const status = await waitForAgent(client, {
-          stillRunning: async () =>
-            (
-              await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', sandbox.container])
-            ).stdout.trim() === 'true',
+          stillRunning: async () => (await containerRunning(podman, sandbox.container)) === true,
         });
         if (status.status === 'running') {
           sandbox.#agentBackend(client, status.version, run.dir);
@@ -859,14 +855,6 @@ function provisionIn(sandbox: SessionSandbox, o: StartInput, probe?: ToolProbe):
   };
   // Without a probe, provision starts its own.
   return provision(execIn(sandbox), options, probe);
-}
-
-/**
- * Whether this process's podman can hold a container to cgroup limits: root can; rootless
- * needs cgroup v2 (with delegation, which the in-force check then confirms).
- */
-function cgroupLimitsPossible(): boolean {
-  return process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers');
 }
 
 /** Builds the repository's image when asked and allowed; says why not otherwise. */

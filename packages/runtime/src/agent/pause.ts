@@ -107,8 +107,16 @@ export async function resumeIfPaused(runDir: string, container: string, run: Pod
  * Whether this host lets this user pause containers: root can, and rootless podman with
  * cgroup v2; rootless on cgroup v1 has no freezer for its containers.
  */
+/**
+ * Whether this process's podman can hold a container to cgroup limits and freeze it: root
+ * can; rootless needs cgroup v2 (with delegation, which the in-force check then confirms).
+ */
+export function cgroupsDelegated(): boolean {
+  return process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers');
+}
+
 export function pauseSupport(): { readonly supported: boolean; readonly reason?: string } {
-  if (process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers')) return { supported: true };
+  if (cgroupsDelegated()) return { supported: true };
   return {
     supported: false,
     reason: 'rootless podman on a cgroup v1 host has no freezer for its containers (podman pause refuses)',

@@ -4,15 +4,8 @@ import { buildExecArgs, EXEC_TAG_ENV, isContainerGone, shellJoin } from '@axo/po
 import { PodmanError } from '../errors';
 import { newId } from '../ids';
 import { killTaggedUntilExit } from '../kill';
-import { type Podman, rethrowIfMissing } from '../podman';
+import { containerRunning, type Podman, rethrowIfMissing } from '../podman';
 import type { ExecExit, ExecProcess, OutputSink, SpawnSpec } from '../process';
-
-async function isRunning(podman: Podman, container: string): Promise<boolean> {
-  const r = await podman.run(['container', 'inspect', '--format', '{{.State.Running}}', container], {
-    timeoutMs: 30_000,
-  });
-  return r.exitCode === 0 && r.stdout.trim() === 'true';
-}
 
 /** The last bytes of stderr, kept to explain podman's own failures (exit 125). */
 const STDERR_TAIL = 4096;
@@ -101,7 +94,8 @@ export async function spawnViaPodman(podman: Podman, container: string, spec: Sp
     // podman's own failure (125), or the command killed from outside (137, 255): was it
     // the session that went away? One inspect tells, and only on these codes.
     const suspicious = [125, 137, 255].includes(result.exitCode ?? -1);
-    const gone = !killedBy && suspicious && (isContainerGone(said) || !(await isRunning(podman, container)));
+    const gone =
+      !killedBy && suspicious && (isContainerGone(said) || (await containerRunning(podman, container)) !== true);
     if (!gone) flushHeld();
     await Promise.all(pendingSinks);
     stdout.push(null);
