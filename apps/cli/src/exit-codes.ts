@@ -44,8 +44,6 @@ export function exitCodeFor(error: unknown): number {
       return EXIT.timeout;
     case 'SESSION_ENDED':
       return EXIT.sessionEnded;
-    case 'UNSUPPORTED':
-      return EXIT.failed;
     default:
       return EXIT.failed;
   }

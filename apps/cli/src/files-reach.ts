@@ -5,7 +5,7 @@
 import { AxoError, InvalidInputError } from '@axo/podman-args/errors';
 import { AgentFiles, FileError } from '@axo/runtime/agent';
 import { EXIT } from './exit-codes';
-import { agentOf } from './reach';
+import { agentOf, isNoAgent } from './reach';
 
 /** One side of a copy: a path in a session, a host path, or stdin/stdout. */
 export type Location =
@@ -30,9 +30,6 @@ export function parseLocation(arg: string): Location {
   }
   return { kind: 'host', path: arg };
 }
-
-const isNoAgent = (error: unknown) =>
-  AxoError.isInstance(error) && (error.code === 'AGENT_UNAVAILABLE' || error.code === 'SESSION_ENDED');
 
 /** Why session `id` cannot serve files: no such session (exit 4), or one without an agent. */
 async function explain(id: string, original?: unknown): Promise<unknown> {

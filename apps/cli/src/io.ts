@@ -3,9 +3,7 @@
 // only exits once what it wrote has been flushed.
 import { read, write, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-
-/** Exit status when stdout's reader went away: 128 + SIGPIPE, what a shell reports for `seq | head`. */
-export const EXIT_READER_GONE = 141;
+import { EXIT } from './exit-codes';
 
 /** stdout's (or stderr's) reader closed the pipe. */
 export class ReaderGoneError extends Error {
@@ -124,7 +122,7 @@ export function writeText(fd: number, text: string): void {
     try {
       at += writeSync(fd, bytes, at);
     } catch (error) {
-      if (isEpipe(error)) process.exit(EXIT_READER_GONE);
+      if (isEpipe(error)) process.exit(EXIT.readerGone);
       if (!isAgain(error)) throw error;
     }
   }

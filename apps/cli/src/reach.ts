@@ -5,9 +5,12 @@ import { AxoError } from '@axo/podman-args/errors';
 import { AgentClient, type ExecProcess, endpointForSync, type SpawnSpec, spawnViaAgent } from '@axo/runtime/agent';
 
 /** True for errors that mean "no usable agent here": try the podman path instead. */
-function isNoAgent(error: unknown): boolean {
+export function isNoAgent(error: unknown): boolean {
   return AxoError.isInstance(error) && (error.code === 'AGENT_UNAVAILABLE' || error.code === 'SESSION_ENDED');
 }
+
+/** Leaves out `user` when none was asked for (the session's own user then applies). */
+export const userOf = (user: string | undefined): { user?: string } => (user === undefined ? {} : { user });
 
 /** The agent client of session `id` when its run dir holds a token (no podman call). */
 export function agentOf(id: string): AgentClient | undefined {

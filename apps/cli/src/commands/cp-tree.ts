@@ -33,6 +33,7 @@ import { posix } from 'node:path';
 import { AxoError } from '@axo/podman-args/errors';
 import type { AgentFiles, FileEntry } from '@axo/runtime/agent';
 import { writeAll, writeText } from '../io';
+import { userOf } from '../reach';
 import { changedError, lstatAt, openSame, shownAs, under } from './cp-host';
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants;
@@ -97,7 +98,7 @@ export async function* fdChunks(fd: number): AsyncGenerator<Uint8Array> {
 
 /** Streams a session file into host descriptor `fd`, at the disk's pace. */
 export async function downloadInto(files: AgentFiles, path: string, fd: number, user?: string): Promise<FileEntry> {
-  const { entry, stream } = await files.read(path, { ...(user !== undefined && { user }) });
+  const { entry, stream } = await files.read(path, userOf(user));
   for await (const chunk of stream) await writeAll(fd, chunk as Buffer);
   return entry;
 }
@@ -179,7 +180,7 @@ export async function downloadTree(
   dest: HostPlace,
   user?: string,
 ): Promise<number> {
-  const as = user === undefined ? {} : { user };
+  const as = userOf(user);
   const listing = await files.list(root.path, { depth: MAX_DEPTH, ...as });
   if (listing.truncated) {
     throw new AxoError('LIMIT', `${root.path} holds more than 100 000 entries; nothing was copied`, {
@@ -261,7 +262,7 @@ export async function uploadFd(
   mode: number,
   user?: string,
 ): Promise<void> {
-  await files.write(target, fdChunks(fd), { mode: plainMode(mode), ...(user !== undefined && { user }) });
+  await files.write(target, fdChunks(fd), { mode: plainMode(mode), ...userOf(user) });
 }
 
 /**
@@ -278,7 +279,7 @@ export async function uploadTree(
   shown: string,
   user?: string,
 ): Promise<number> {
-  const as = user === undefined ? {} : { user };
+  const as = userOf(user);
   const mkdir = async (path: string, mode: number) => {
     try {
       // Owner rwx while copying, so a read-only directory can still be filled.

@@ -6,6 +6,7 @@ import { type AgentFiles, type FileEntry, FileError } from '@axo/runtime/agent';
 import { EXIT } from '../exit-codes';
 import { fileFailure, type Location, parseLocation, sessionFiles } from '../files-reach';
 import { ReaderGoneError, writeAll } from '../io';
+import { userOf } from '../reach';
 import { type Destination, openSource, resolveDestination, under } from './cp-host';
 import {
   downloadInto,
@@ -60,8 +61,6 @@ function kindOf(entry: FileEntry): string {
   const kinds: Record<string, string> = { p: 'a FIFO', s: 'a socket', c: 'a character device', b: 'a block device' };
   return kinds[entry.permissions[0] ?? ''] ?? 'not a regular file';
 }
-
-const userOf = (user: string | undefined) => (user === undefined ? {} : { user });
 
 async function download(src: SessionSide, dst: OtherSide, user: string | undefined): Promise<number> {
   const { files, first } = await sessionFiles(src.session);

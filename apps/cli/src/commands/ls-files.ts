@@ -3,6 +3,7 @@ import type { FileEntry } from '@axo/runtime/agent';
 import { EXIT } from '../exit-codes';
 import { fileFailure, sessionFiles } from '../files-reach';
 import { ReaderGoneError, writeAll, writeText } from '../io';
+import { userOf } from '../reach';
 
 export interface LsFilesOptions {
   readonly depth?: string;
@@ -52,7 +53,7 @@ export function formatEntries(entries: readonly FileEntry[], base: string): stri
  */
 export async function lsFiles(id: string, path: string | undefined, o: LsFilesOptions): Promise<number> {
   const depth = parseDepth(o.depth);
-  const as = o.user === undefined ? {} : { user: o.user };
+  const as = userOf(o.user);
   try {
     const { files, first } = await sessionFiles(id);
     const target = await first(() => files.stat(path ?? '.', { follow: true, ...as }));

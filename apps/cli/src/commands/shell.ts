@@ -1,8 +1,7 @@
-import { AxoError } from '@axo/podman-args/errors';
 import type { AgentProcess } from '@axo/runtime/agent';
 import { commandArgs } from '../args';
 import { pumpTo } from '../io';
-import { agentOf } from '../reach';
+import { agentOf, isNoAgent, userOf } from '../reach';
 
 /** The login shell a terminal opens when given no command: bash where the image has it. */
 const LOGIN_SHELL = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
@@ -36,11 +35,11 @@ export async function shell(id: string, rawArgv: readonly string[], o: { user?: 
         env: { TERM: term() },
         stdin: true,
         pty: { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 },
-        ...(o.user !== undefined && { user: o.user }),
+        ...userOf(o.user),
         tag: argv.length > 0 ? argv.join(' ') : 'login shell',
       })
       .catch((error: unknown) => {
-        if (AxoError.isInstance(error) && ['AGENT_UNAVAILABLE', 'SESSION_ENDED'].includes(error.code)) return undefined;
+        if (isNoAgent(error)) return undefined;
         throw error;
       });
   }
@@ -97,7 +96,7 @@ async function viaPodman(id: string, command: string, o: { user?: string }): Pro
     rows: stdout.rows || 24,
     cwd: sandbox.root,
     term: term(),
-    ...(o.user !== undefined && { user: o.user }),
+    ...userOf(o.user),
   });
   const restore = rawMode();
   const onResize = () => {
