@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func benchAgent(t *testing.T) *agent {
 		}
 		return &agent{sock: sock, token: token}
 	}
-	return newAgent(t)
+	return newAgentWith(t, strings.Fields(os.Getenv("AXO_AGENT_BENCH_FLAGS"))...)
 }
 
 func percentiles(d []time.Duration) string {

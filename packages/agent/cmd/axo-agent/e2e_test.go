@@ -808,3 +808,82 @@ func TestAttachWaitSendsOnlyTheExit(t *testing.T) {
 		t.Fatalf("exit %+v", exit)
 	}
 }
+
+// A stray signal from inside (say root's `kill -TERM -1`) does not take a command's shim,
+// and so the command's supervision, down.
+func TestShimShrugsOffStraySignals(t *testing.T) {
+	a := newAgent(t)
+	cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "echo ready; sleep 0.3; echo done")})
+	defer cl.close()
+	var st wire.Started
+	cl.expect(wire.TypeStarted, &st)
+	if f := cl.next(); string(f.Payload) != "ready\n" {
+		t.Fatalf("got %q", f.Payload)
+	}
+	shimPID := parentOf(t, st.PID)
+	if shimPID == 0 || shimPID == a.cmd.Process.Pid {
+		t.Fatalf("command's parent is %d (agent %d): not a shim", shimPID, a.cmd.Process.Pid)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM} {
+		if err := syscall.Kill(shimPID, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cl.collect()
+	if code(r.exit) != "0" || r.stdout.String() != "done\n" {
+		t.Fatalf("exit %s, out %q", code(r.exit), r.stdout.String())
+	}
+	if err := syscall.Kill(shimPID, 0); err != nil {
+		t.Fatalf("the shim died: %v", err)
+	}
+}
+
+// idleShims counts the agent's children that are shims (its only children when no
+// command runs).
+func idleShims(t *testing.T, a *agent) int {
+	t.Helper()
+	n := 0
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", a.cmd.Process.Pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", a.cmd.Process.Pid, task.Name()))
+		n += len(strings.Fields(string(b)))
+	}
+	return n
+}
+
+// A burst of concurrent commands leaves its shims warm for the next burst, within the
+// --burst-shims cap, and the pool shrinks back to --max-shims once no burst needs them.
+func TestBurstGrowsThePoolAndItShrinks(t *testing.T) {
+	a := newAgentWith(t, "--max-shims", "2", "--burst-shims", "12", "--shim-trim", "300ms")
+	burst := func() {
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, r := a.exec(t, wire.Start{Argv: argv("sleep", "0.2")}); code(r.exit) != "0" {
+					t.Errorf("exit %s", code(r.exit))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	burst()
+	time.Sleep(50 * time.Millisecond) // the last shims report back
+	if n := idleShims(t, a); n != 12 {
+		t.Fatalf("after a burst of 20 the pool holds %d shims, want the cap of 12", n)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for idleShims(t, a) > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool still holds %d shims, want 2", idleShims(t, a))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	burst() // and it grows again
+	time.Sleep(50 * time.Millisecond)
+	if n := idleShims(t, a); n != 12 {
+		t.Fatalf("after a second burst the pool holds %d shims, want 12", n)
+	}
+}

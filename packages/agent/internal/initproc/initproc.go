@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,14 +36,46 @@ type Options struct {
 	Workdir   string
 	User      string
 	Version   string
-	// MinShims and MaxShims bound the idle shims kept ready.
-	MinShims, MaxShims int
+	// MinShims and MaxShims bound the idle shims kept ready; BurstShims is the most kept
+	// for a while after a burst of concurrent commands, checked every ShimTrim.
+	MinShims, MaxShims, BurstShims int
+	ShimTrim                       time.Duration
 	// EgressSocket, when set, is the gateway socket of an allowlisted session: the agent
 	// then relays connections accepted on ProxyListen (127.0.0.1:3128) to it.
 	EgressSocket string
 	ProxyListen  string
 	// IngressSocket, when set, is where the gateway forwards published ports.
 	IngressSocket string
+}
+
+// tasksPerShim is about how many tasks (threads) an idle shim holds.
+const tasksPerShim = 5
+
+// burstShims caps the idle shims a burst leaves behind so that they hold at most half of
+// the container's pids limit (every thread counts against it). The pool never keeps more
+// than were busy at once a few seconds before, so it holds no more than the session just
+// used, and gives them back within two trim periods.
+func burstShims(want int, pids int) int {
+	if pids > 0 {
+		want = min(want, pids/(2*tasksPerShim))
+	}
+	return want
+}
+
+// pidsMax is the pids limit of the agent's cgroup (cgroup v2, then v1), or 0 when none
+// can be read.
+func pidsMax() int {
+	for _, f := range []string{"/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
+			return n
+		}
+		return 0 // "max"
+	}
+	return 0
 }
 
 // StopGrace is how long shutdown waits for processes after SIGTERM.
@@ -109,7 +143,8 @@ func Run(o Options) int {
 			return 1
 		}
 	}
-	pool := shim.NewPool(exe, rp, o.MinShims, o.MaxShims, devnull)
+	pool := shim.NewPool(exe, rp, shim.PoolSize{MinIdle: o.MinShims, MaxIdle: o.MaxShims,
+		BurstIdle: burstShims(o.BurstShims, pidsMax()), TrimEvery: o.ShimTrim}, devnull)
 	mgr := proc.NewManager(proc.Config{
 		Workdir: o.Workdir, DefaultUser: o.User, BaseEnv: baseEnv, Users: db, Pool: pool,
 		DevNull: devnull, SetCreds: os.Geteuid() == 0,

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"axo.dev/agent/internal/bufpool"
 	"axo.dev/agent/internal/pty"
 	"axo.dev/agent/internal/ring"
 	"axo.dev/agent/internal/shim"
@@ -427,7 +428,9 @@ func (p *Proc) pump(src io.Reader, f *os.File, r *ring.Ring) {
 			fmt.Fprintf(os.Stderr, "axo-agent: pump %s: %v\n", p.ID, v)
 		}
 	}()
-	buf := make([]byte, 32<<10)
+	b := bufpool.Get()
+	defer bufpool.Put(b)
+	buf := b[:]
 	var active time.Duration
 	var after int64
 	for {

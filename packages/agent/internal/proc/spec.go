@@ -3,7 +3,6 @@ package proc
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,10 +13,20 @@ import (
 // DefaultPath is PATH when the environment has none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-
-// ValidID reports whether id is a valid process id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// ValidID reports whether id is a valid process id: [A-Za-z0-9_.-]{1,100}. (Not a
+// regexp: compiling one at package init cost every shim start a fifth of a millisecond.)
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 100 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Signals are the signal names a host may send.
 var Signals = map[string]syscall.Signal{

@@ -16,6 +16,7 @@ type Reaper struct {
 	mu      sync.Mutex
 	waiters map[int]func(syscall.WaitStatus)
 	sigs    chan os.Signal
+	wake    chan struct{} // StartBlocking's: a child was started
 	// Orphan is called (if set) for statuses of pids nobody registered.
 	Orphan func(pid int, ws syscall.WaitStatus)
 }
@@ -43,6 +44,12 @@ func (r *Reaper) Spawn(start func() (int, error), onExit func(syscall.WaitStatus
 		return 0, err
 	}
 	r.waiters[pid] = onExit
+	if r.wake != nil {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
 	return pid, nil
 }
 
@@ -64,18 +71,45 @@ func (r *Reaper) Reap() (children bool) {
 		if ws.Stopped() || ws.Continued() {
 			continue
 		}
-		r.mu.Lock()
-		fn := r.waiters[pid]
-		delete(r.waiters, pid)
-		orphan := r.Orphan
-		r.mu.Unlock()
-		if fn != nil {
-			fn(ws)
-		} else if orphan != nil {
-			orphan(pid, ws)
-		}
+		r.route(pid, ws)
+	}
+}
+
+// route hands pid's status to its waiter (or Orphan). Spawn registers under mu while it
+// forks, so a status reaped before registration waits here until it is registered.
+func (r *Reaper) route(pid int, ws syscall.WaitStatus) {
+	r.mu.Lock()
+	fn := r.waiters[pid]
+	delete(r.waiters, pid)
+	orphan := r.Orphan
+	r.mu.Unlock()
+	if fn != nil {
+		fn(ws)
+	} else if orphan != nil {
+		orphan(pid, ws)
 	}
 }
 
 // HasChildren reaps what has exited and reports whether any child remains.
 func (r *Reaper) HasChildren() bool { return r.Reap() }
+
+// StartBlocking returns a reaper that waits in a blocking wait4 instead of on SIGCHLD:
+// it needs no os/signal (whose machinery keeps three threads), and it holds a thread only
+// while the process has children. Use one kind of reaper per process.
+func StartBlocking() *Reaper {
+	r := &Reaper{waiters: map[int]func(syscall.WaitStatus){}, wake: make(chan struct{}, 1)}
+	go func() {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, 0, nil)
+			switch {
+			case err == syscall.EINTR:
+			case err != nil: // ECHILD: nothing to wait for until Spawn starts a child
+				<-r.wake
+			case !ws.Stopped() && !ws.Continued():
+				r.route(pid, ws)
+			}
+		}
+	}()
+	return r
+}

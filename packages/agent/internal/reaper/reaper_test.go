@@ -1,13 +1,32 @@
 package reaper
 
 import (
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 )
 
 func TestSpawnNeverLosesAFastExit(t *testing.T) {
-	r := Start()
+	if os.Getenv("REAPER_TEST_BLOCKING") == "1" {
+		spawnAndRoute(t, StartBlocking())
+		return
+	}
+	spawnAndRoute(t, Start())
+}
+
+// The blocking reaper gets a process of its own: two reapers in one would steal each
+// other's statuses.
+func TestBlockingReaperNeverLosesAFastExit(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestSpawnNeverLosesAFastExit$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "REAPER_TEST_BLOCKING=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+func spawnAndRoute(t *testing.T, r *Reaper) {
 	devnull, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"axo.dev/agent/internal/bufpool"
 	"axo.dev/agent/internal/files"
 	"axo.dev/agent/internal/proc"
 	"axo.dev/agent/internal/ring"
@@ -565,7 +566,9 @@ func (c *conn) linger() {
 }
 
 func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name string, limit int64) error {
-	buf := make([]byte, 32<<10)
+	b := bufpool.Get()
+	defer bufpool.Put(b)
+	buf := b[:]
 	var sent int64
 	for {
 		n, lost, err := cur.Next(ctx, buf)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -22,7 +23,7 @@ const (
 	OpStart    = "start"    // agent → shim: spec + 3 fds (stdin, stdout, stderr)
 	OpStarted  = "started"  // shim → agent: pid
 	OpFailed   = "failed"   // shim → agent: the command could not be started (errno)
-	OpExit     = "exit"     // shim → agent: the command's wait status
+	OpExit     = "exit"     // shim → agent: the command's wait status; Reuse: nothing is left, idle again
 	OpSignal   = "signal"   // agent → shim: signal the command itself
 	OpKill     = "kill"     // agent → shim: SIGKILL the whole tree until nothing is left
 	OpRelease  = "release"  // agent → shim: done with this command (after exit)
@@ -105,10 +106,22 @@ func send(c packetConn, m *Msg, fds []int) error {
 
 var errBadMsg = errors.New("malformed shim message")
 
-func recv(c packetConn) (*Msg, error) {
-	buf := make([]byte, packetSize)
-	oob := make([]byte, syscall.CmsgSpace(4*4))
-	n, oobn, err := c.readPacket(buf, oob)
+// receiver reads messages from one connection, reusing its buffers: a command costs
+// three messages each way, and a fresh packet-sized buffer for each was most of the
+// agent's garbage under load.
+type receiver struct {
+	c   packetConn
+	buf []byte
+	oob []byte
+}
+
+func newReceiver(c packetConn) *receiver {
+	return &receiver{c: c, buf: make([]byte, packetSize), oob: make([]byte, syscall.CmsgSpace(4*4))}
+}
+
+func (r *receiver) recv() (*Msg, error) {
+	buf := r.buf
+	n, oobn, err := r.c.readPacket(buf, r.oob)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +130,7 @@ func recv(c packetConn) (*Msg, error) {
 	}
 	var fds []int
 	if oobn > 0 {
-		if cmsgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		if cmsgs, err := syscall.ParseSocketControlMessage(r.oob[:oobn]); err == nil {
 			for _, cm := range cmsgs {
 				if got, err := syscall.ParseUnixRights(&cm); err == nil {
 					fds = append(fds, got...)
@@ -138,17 +151,19 @@ func recv(c packetConn) (*Msg, error) {
 	if total > maxMsg {
 		return fail(errBadMsg)
 	}
-	body := make([]byte, 0, total)
-	body = append(body, buf[4:n]...)
-	for len(body) < total {
-		n, _, err := c.readPacket(buf, nil)
-		if err != nil {
-			return fail(err)
+	body := buf[4:n]
+	if len(body) < total { // a long spec: gather its packets
+		body = append(make([]byte, 0, total), body...)
+		for len(body) < total {
+			n, _, err := r.c.readPacket(buf, nil)
+			if err != nil {
+				return fail(err)
+			}
+			if n == 0 {
+				return fail(io.ErrUnexpectedEOF)
+			}
+			body = append(body, buf[:n]...)
 		}
-		if n == 0 {
-			return fail(io.ErrUnexpectedEOF)
-		}
-		body = append(body, buf[:n]...)
 	}
 	if len(body) != total {
 		return fail(errBadMsg)
@@ -161,7 +176,7 @@ func recv(c packetConn) (*Msg, error) {
 	return m, nil
 }
 
-// unixConn adapts the agent's end (pollable, goroutine-friendly).
+// unixConn adapts either end.
 type unixConn struct{ c *net.UnixConn }
 
 func (u unixConn) writePacket(b, oob []byte) error {
@@ -174,23 +189,23 @@ func (u unixConn) readPacket(b, oob []byte) (int, int, error) {
 	return n, oobn, err
 }
 
-// rawConn adapts the shim's end: a blocking fd (the shim has little else to do).
-type rawConn int
-
-func (fd rawConn) writePacket(b, oob []byte) error {
-	for {
-		err := syscall.Sendmsg(int(fd), b, oob, nil, 0)
-		if err != syscall.EINTR {
-			return err
-		}
+// pollConn turns the shim's inherited control descriptor into a connection served by
+// Go's poller: an idle shim then parks no thread in a blocking recvmsg, and every thread
+// counts against the container's pids limit.
+func pollConn(fd int) (*net.UnixConn, error) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return nil, err
 	}
-}
-
-func (fd rawConn) readPacket(b, oob []byte) (int, int, error) {
-	for {
-		n, oobn, _, _, err := syscall.Recvmsg(int(fd), b, oob, syscall.MSG_CMSG_CLOEXEC)
-		if err != syscall.EINTR {
-			return n, oobn, err
-		}
+	f := os.NewFile(uintptr(fd), "control")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
 	}
+	u, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("control descriptor is not a unix socket")
+	}
+	return u, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -46,39 +47,123 @@ type Command struct {
 	done  chan Result
 }
 
+// DefaultTrimEvery is how often a pool grown by a burst checks whether to shrink: it
+// keeps as many idle shims as were busy at once during the last period, so they go
+// within two periods of the burst.
+const DefaultTrimEvery = 5 * time.Second
+
 // Pool keeps idle shims ready so a command costs one fork+exec. It refills in the
-// background whenever fewer than minIdle are ready, and keeps at most maxIdle (shims
-// coming back from a command beyond that are told to quit).
+// background whenever fewer than minIdle are ready and keeps maxIdle when quiet. A burst
+// of concurrent commands grows it: the shims they used go back to the pool (up to
+// burstIdle), so the next burst finds them warm, and it shrinks to maxIdle once no
+// burst needed them for a period. Starting a shim costs more than the command it runs
+// (a Go runtime against a fork+exec).
 type Pool struct {
-	exe     string
-	rp      *reaper.Reaper
-	minIdle int
-	maxIdle int
-	stderr  int
-	devnul  int
+	exe       string
+	rp        *reaper.Reaper
+	minIdle   int
+	maxIdle   int
+	burstIdle int
+	trimEvery time.Duration
+	stderr    int
+	devnul    int
+
+	// starting admits one command per CPU at a time into its start (a shim, fork+exec),
+	// in arrival order (a channel's waiters queue first come, first served). Fifty
+	// commands sent at once then start, and short ones end, one after another, instead
+	// of all advancing together and all ending last: the median waits much less, the
+	// last no longer. Short commands also hand their shims on, so a burst of them needs
+	// few new ones.
+	starting chan struct{}
 
 	mu        sync.Mutex
-	idle      []*Shim
+	idle      []*Shim // most recently used last
 	all       map[*Shim]struct{}
+	peak      int // most shims busy at once since the last trim
+	trimming  bool
 	refilling bool
 	closed    bool
 	failures  int
 }
 
-// NewPool returns a pool of idle shims started from exe (normally /proc/self/exe), between
-// minIdle and maxIdle of them, and starts filling it to maxIdle. devnull is an open
-// /dev/null.
-func NewPool(exe string, rp *reaper.Reaper, minIdle, maxIdle int, devnull int) *Pool {
+// PoolSize bounds a pool: it refills below MinIdle, keeps MaxIdle when quiet, and up to
+// BurstIdle for a while after a burst, checking every TrimEvery (DefaultTrimEvery if 0).
+type PoolSize struct {
+	MinIdle, MaxIdle, BurstIdle int
+	TrimEvery                   time.Duration
+}
+
+// NewPool returns a pool of idle shims started from exe (normally /proc/self/exe), and
+// starts filling it to MaxIdle. devnull is an open /dev/null.
+func NewPool(exe string, rp *reaper.Reaper, size PoolSize, devnull int) *Pool {
 	stderr := 2
 	var st syscall.Stat_t
 	if syscall.Fstat(2, &st) != nil {
 		stderr = devnull
 	}
-	minIdle = max(minIdle, 1)
-	maxIdle = max(maxIdle, minIdle)
-	p := &Pool{exe: exe, rp: rp, minIdle: minIdle, maxIdle: maxIdle, stderr: stderr, devnul: devnull, all: map[*Shim]struct{}{}}
+	minIdle := max(size.MinIdle, 1)
+	maxIdle := max(size.MaxIdle, minIdle)
+	burstIdle := max(size.BurstIdle, maxIdle)
+	trimEvery := size.TrimEvery
+	if trimEvery <= 0 {
+		trimEvery = DefaultTrimEvery
+	}
+	p := &Pool{exe: exe, rp: rp, minIdle: minIdle, maxIdle: maxIdle, burstIdle: burstIdle, trimEvery: trimEvery, stderr: stderr,
+		devnul: devnull, all: map[*Shim]struct{}{}, starting: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	p.fill(maxIdle)
 	return p
+}
+
+// admitSlow is how long one start may hold its admission: an exec stuck on a hung file
+// system must not hold up the commands behind it.
+const admitSlow = 50 * time.Millisecond
+
+// admit waits for a start slot (or ctx) and returns its release, which also runs by
+// itself after admitSlow.
+func (p *Pool) admit(ctx context.Context) (func(), error) {
+	select {
+	case p.starting <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-p.starting }) }
+	t := time.AfterFunc(admitSlow, release)
+	return func() {
+		t.Stop()
+		release()
+	}, nil
+}
+
+// Idle is how many idle shims the pool holds.
+func (p *Pool) Idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// keepLocked is how many idle shims the pool keeps now.
+func (p *Pool) keepLocked() int { return max(p.maxIdle, min(p.peak, p.burstIdle)) }
+
+// trim lets idle shims beyond what the last period needed go, least recently used first,
+// and rearms itself while the pool is above its quiet size.
+func (p *Pool) trim() {
+	p.mu.Lock()
+	var extra []*Shim
+	if keep := p.keepLocked(); !p.closed && len(p.idle) > keep {
+		n := len(p.idle) - keep
+		extra = append(extra, p.idle[:n]...)
+		p.idle = append(p.idle[:0], p.idle[n:]...)
+	}
+	p.peak = len(p.all) - len(p.idle)
+	p.trimming = !p.closed && len(p.idle) > p.maxIdle
+	if p.trimming {
+		time.AfterFunc(p.trimEvery, p.trim)
+	}
+	p.mu.Unlock()
+	for _, s := range extra {
+		s.sendFor(nil, &Msg{Op: OpQuit}, nil)
+	}
 }
 
 // PIDs returns the pids of every live shim.
@@ -191,6 +276,8 @@ func (p *Pool) fill(target int) {
 // get returns an idle live shim or starts one.
 func (p *Pool) get() (*Shim, error) {
 	p.mu.Lock()
+	// Busy ones, this one included (a shim being started counts once it is in all).
+	p.peak = max(p.peak, len(p.all)-len(p.idle)+1)
 	for len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
@@ -208,8 +295,12 @@ func (p *Pool) get() (*Shim, error) {
 // put returns a clean shim to the pool (or lets it go when the pool is full).
 func (p *Pool) put(s *Shim) {
 	p.mu.Lock()
-	if !p.closed && len(p.idle) < p.maxIdle && !s.isDead() {
+	if !p.closed && len(p.idle) < p.keepLocked() && !s.isDead() {
 		p.idle = append(p.idle, s)
+		if len(p.idle) > p.maxIdle && !p.trimming {
+			p.trimming = true
+			time.AfterFunc(p.trimEvery, p.trim)
+		}
 		p.mu.Unlock()
 		return
 	}
@@ -265,8 +356,9 @@ func (s *Shim) readLoop() {
 		recover()
 		s.markDead()
 	}()
+	r := newReceiver(unixConn{s.conn})
 	for {
-		m, err := recv(unixConn{s.conn})
+		m, err := r.recv()
 		if err != nil {
 			return
 		}
@@ -283,8 +375,16 @@ func (s *Shim) readLoop() {
 				}
 			}
 		case OpExit:
+			if m.Reuse { // nothing of the command is left: the shim is idle already
+				s.mu.Lock()
+				s.cur = nil
+				s.mu.Unlock()
+			}
 			if cur != nil && m.Status != nil {
 				cur.finish(Result{Status: syscall.WaitStatus(*m.Status)})
+			}
+			if m.Reuse {
+				s.pool.put(s)
 			}
 		case OpReleased:
 			s.mu.Lock()
@@ -302,45 +402,54 @@ func (s *Shim) readLoop() {
 // holds the shim's answer and the command is nil. The caller keeps ownership of fds.
 func (p *Pool) Start(ctx context.Context, spec *Msg, fds [3]int) (cmd *Command, failed *Msg, err error) {
 	spec.Op = OpStart
+	admitted, err := p.admit(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer admitted()
 	for attempt := 0; ; attempt++ {
 		s, err := p.get()
 		if err != nil {
 			return nil, nil, err
 		}
-		c := &Command{shim: s, reply: make(chan *Msg, 1), done: make(chan Result, 1)}
-		s.mu.Lock()
-		s.cur = c
-		err = send(unixConn{s.conn}, spec, fds[:])
-		s.mu.Unlock()
-		if err != nil {
-			if !s.isDead() { // a shim we cannot talk to is useless
-				syscall.Kill(s.pid, syscall.SIGKILL)
-			}
-			if attempt < 3 {
-				continue
-			}
-			return nil, nil, fmt.Errorf("shim: %w", err)
+		cmd, failed, err, retry := p.startOn(ctx, s, spec, fds)
+		if retry && attempt < 3 {
+			continue
 		}
-		select {
-		case m := <-c.reply:
-			if m.Op == OpFailed {
-				s.mu.Lock()
-				s.cur = nil
-				s.mu.Unlock()
-				p.put(s)
-				return nil, m, nil
-			}
-			c.PID = m.PID
-			return c, nil, nil
-		case <-s.dead:
-			if attempt < 3 {
-				continue
-			}
-			return nil, nil, ErrShimDied
-		case <-ctx.Done():
+		return cmd, failed, err
+	}
+}
+
+// startOn hands spec to s and waits for the shim's answer; retry says another shim may
+// do better (this one died or could not be reached).
+func (p *Pool) startOn(ctx context.Context, s *Shim, spec *Msg, fds [3]int) (*Command, *Msg, error, bool) {
+	c := &Command{shim: s, reply: make(chan *Msg, 1), done: make(chan Result, 1)}
+	s.mu.Lock()
+	s.cur = c
+	err := send(unixConn{s.conn}, spec, fds[:])
+	s.mu.Unlock()
+	if err != nil {
+		if !s.isDead() { // a shim we cannot talk to is useless
 			syscall.Kill(s.pid, syscall.SIGKILL)
-			return nil, nil, ctx.Err()
 		}
+		return nil, nil, fmt.Errorf("shim: %w", err), true
+	}
+	select {
+	case m := <-c.reply:
+		if m.Op == OpFailed {
+			s.mu.Lock()
+			s.cur = nil
+			s.mu.Unlock()
+			p.put(s)
+			return nil, m, nil, false
+		}
+		c.PID = m.PID
+		return c, nil, nil, false
+	case <-s.dead:
+		return nil, nil, ErrShimDied, true
+	case <-ctx.Done():
+		syscall.Kill(s.pid, syscall.SIGKILL)
+		return nil, nil, ctx.Err(), false
 	}
 }
 

@@ -34,23 +34,33 @@ func Main() int {
 	// Neither the command nor anything else exec'd later may inherit the control socket
 	// (or anything else this process was given beyond stdio).
 	fdutil.CloexecFrom(ControlFD)
-	// Caught (not ignored) so that commands get the default dispositions back at exec.
-	sigs.Swallow(syscall.SIGTERM)
-	s := &server{ctl: rawConn(ControlFD), rp: reaper.Start(), msgs: make(chan *Msg)}
+	ctl, err := pollConn(ControlFD)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "axo-agent shim: control: %v\n", err)
+		return 1
+	}
+	// Deaf to stray signals (a root `kill -TERM -1` inside) without os/signal's threads;
+	// commands still get the default dispositions back at exec (see sigs.IgnoreAsync).
+	if err := sigs.IgnoreAsync(); err != nil {
+		fmt.Fprintf(os.Stderr, "axo-agent shim: signals: %v\n", err)
+		return 1
+	}
+	s := &server{ctl: unixConn{ctl}, rp: reaper.StartBlocking(), msgs: make(chan *Msg)}
 	go s.readLoop()
 	return s.run()
 }
 
 type server struct {
-	ctl  rawConn
+	ctl  unixConn
 	rp   *reaper.Reaper
 	msgs chan *Msg // closed when the agent's end is gone
 }
 
 func (s *server) readLoop() {
 	defer close(s.msgs)
+	r := newReceiver(s.ctl)
 	for {
-		m, err := recv(s.ctl)
+		m, err := r.recv()
 		if err != nil {
 			if err != io.EOF {
 				fmt.Fprintf(os.Stderr, "axo-agent shim: control: %v\n", err)
@@ -136,6 +146,13 @@ func (s *server) command(m *Msg) bool {
 		case ws := <-exited:
 			done = true
 			status := uint32(ws)
+			// The command's orphans were re-parented to us before its exit status could
+			// be reaped, so no children now means nothing of it is left: say so with the
+			// status, and be idle again without waiting for the agent's release.
+			if !s.rp.HasChildren() {
+				s.reply(&Msg{Op: OpExit, Status: &status, Reuse: true})
+				return true
+			}
 			s.reply(&Msg{Op: OpExit, Status: &status})
 		case c, ok := <-s.msgs:
 			if !ok { // the agent is gone: take the tree down with us

@@ -46,29 +46,33 @@ type groupEntry struct {
 	members []string
 }
 
-type fileCache struct {
-	mu    sync.Mutex
-	key   [3]int64 // ino, size, mtime
-	lines [][]string
+// fileCache holds a file's parsed entries until the file changes: every command resolves
+// its user, so parsing per request was a cost paid thousands of times a session.
+// Entries are shared: callers only read them.
+type fileCache[T any] struct {
+	mu     sync.Mutex
+	key    [3]int64 // ino, size, mtime
+	loaded bool
+	val    []T
 }
 
-func (c *fileCache) load(path string, fields int) [][]string {
+func (c *fileCache[T]) load(path string, fields int, parse func(f []string) (T, bool)) []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
-		c.key, c.lines = [3]int64{}, nil
+		c.key, c.val, c.loaded = [3]int64{}, nil, false
 		return nil
 	}
 	key := [3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}
-	if key == c.key && c.lines != nil {
-		return c.lines
+	if key == c.key && c.loaded {
+		return c.val
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	var lines [][]string
+	var out []T
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -80,16 +84,19 @@ func (c *fileCache) load(path string, fields int) [][]string {
 		if len(parts) < fields {
 			continue
 		}
-		lines = append(lines, parts)
+		if e, ok := parse(parts); ok {
+			out = append(out, e)
+		}
 	}
-	c.key, c.lines = key, lines
-	return lines
+	c.key, c.val, c.loaded = key, out, true
+	return out
 }
 
 // DB reads users and groups from a root directory's etc/passwd and etc/group.
 type DB struct {
 	passwdPath, groupPath string
-	passwd, group         fileCache
+	passwd                fileCache[passwdEntry]
+	group                 fileCache[groupEntry]
 }
 
 // New returns a DB over root (normally "/"). Files are reread when they change.
@@ -112,32 +119,22 @@ func parseID(s string) (uint32, bool) {
 }
 
 func (db *DB) users() []passwdEntry {
-	var out []passwdEntry
-	for _, f := range db.passwd.load(db.passwdPath, 7) {
+	return db.passwd.load(db.passwdPath, 7, func(f []string) (passwdEntry, bool) {
 		uid, ok1 := parseID(f[2])
 		gid, ok2 := parseID(f[3])
-		if !ok1 || !ok2 || f[0] == "" {
-			continue
-		}
-		out = append(out, passwdEntry{name: f[0], uid: uid, gid: gid, home: f[5]})
-	}
-	return out
+		return passwdEntry{name: f[0], uid: uid, gid: gid, home: f[5]}, ok1 && ok2 && f[0] != ""
+	})
 }
 
 func (db *DB) groups() []groupEntry {
-	var out []groupEntry
-	for _, f := range db.group.load(db.groupPath, 4) {
+	return db.group.load(db.groupPath, 4, func(f []string) (groupEntry, bool) {
 		gid, ok := parseID(f[2])
-		if !ok || f[0] == "" {
-			continue
-		}
 		var members []string
 		if f[3] != "" {
 			members = strings.Split(f[3], ",")
 		}
-		out = append(out, groupEntry{name: f[0], gid: gid, members: members})
-	}
-	return out
+		return groupEntry{name: f[0], gid: gid, members: members}, ok && f[0] != ""
+	})
 }
 
 // Lookup resolves spec. An empty spec is root. Unknown names are errors; an unknown

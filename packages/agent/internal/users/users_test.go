@@ -83,3 +83,25 @@ nogroup:x:65534:
 		t.Errorf("no files: %+v %v", u, err)
 	}
 }
+
+func TestLookupSeesAChangedFile(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	passwd := filepath.Join(root, "etc/passwd")
+	os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\n"), 0o644)
+	db := New(root)
+	if _, err := db.Lookup("dev"); err == nil {
+		t.Fatal("dev found before it exists")
+	}
+	// useradd replaces the file: a new inode, a new size.
+	tmp := passwd + ".new"
+	os.WriteFile(tmp, []byte("root:x:0:0:root:/root:/bin/sh\ndev:x:1000:1000::/home/dev:/bin/sh\n"), 0o644)
+	if err := os.Rename(tmp, passwd); err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.Lookup("dev")
+	if err != nil || u.UID != 1000 || u.Home != "/home/dev" {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+}
