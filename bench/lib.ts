@@ -1,7 +1,7 @@
 // Shared helpers for the benchmark suite: timing, statistics, formatting, and running a
 // measurement in a fresh node process (so memory readings start from a clean heap).
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,35 @@ export function ratioRow(
     target: target.text,
     met,
   };
+}
+
+/** The conmons of `podman exec` sessions of a container that are still alive. */
+function execConmons(id: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8') !== 'conmon\n') continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const c = argv[argv.indexOf('-c') + 1];
+      const u = argv[argv.indexOf('-u') + 1];
+      if (c === id && u !== id) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
+/**
+ * Waits (up to 5 s) until no `podman exec` session of `container` is left: their conmons
+ * outlive `podman exec` by up to a second, and would otherwise be measured against
+ * whatever runs next.
+ */
+export async function settle(container: string): Promise<void> {
+  const id = podman(['inspect', '--format', '{{.Id}}', container]).toString().trim();
+  const deadline = performance.now() + 5000;
+  while (execConmons(id) > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 export const podman = (args: string[]) =>

@@ -17,7 +17,9 @@ import {
   type LostMessage,
   type PongMessage,
   type ProcInfo,
+  type StartedMessage,
 } from './protocol';
+import { enterStartGate } from './start-gate';
 
 /** What `start` asks the agent to run (see the protocol's `start` request). */
 export interface AgentStartSpec {
@@ -117,6 +119,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
       // The first answer paused the connection; frames after it flow from here.
       conn.resume();
       void conn.closed.then((error) => {
+        if (settled) return; // the usual case: the exit came first
         if (this.#detached) finish(undefined);
         else
           finish(
@@ -272,7 +275,9 @@ export class AgentClient {
           () => reject(agentFailed(this.endpoint, `did not answer "${request.type}" within ${timeoutMs} ms`)),
           timeoutMs,
         );
+        let answered = false;
         conn.onFrame((frame) => {
+          answered = true;
           clearTimeout(timer);
           if (frame.kind !== FrameKind.msg) reject(agentFailed(this.endpoint, `answered "${request.type}" with data`));
           else if (frame.message.type === 'error') reject(agentError(this.endpoint, frame.message));
@@ -280,6 +285,7 @@ export class AgentClient {
         });
         void conn.closed.then((error) => {
           clearTimeout(timer);
+          if (answered) return; // the usual case; no error (and stack) to build
           reject(
             AxoError.isInstance(error)
               ? error
@@ -361,8 +367,15 @@ export class AgentClient {
     spec: AgentStartSpec,
     sinks: { readonly stdout?: OutputSink; readonly stderr?: OutputSink } = {},
   ): Promise<AgentProcess> {
-    const conn = await this.open();
-    const first = await firstAnswer(conn, { ...spec, type: 'start' }, 'started');
+    const started = await enterStartGate(this.endpoint.runDir);
+    let first: StartedMessage;
+    let conn: AgentConnection;
+    try {
+      conn = await this.open();
+      first = await firstAnswer(conn, { ...spec, type: 'start' }, 'started');
+    } finally {
+      started();
+    }
     return new AgentProcess(conn, { id: first.id, pid: first.pid, stdout: 0, stderr: 0 }, spec.stdin === true, sinks);
   }
 
@@ -393,7 +406,9 @@ function firstAnswer<T extends 'started' | 'attached'>(
   type: T,
 ): Promise<Extract<AgentMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     conn.onFrame((frame) => {
+      answered = true;
       // Hold everything after the first answer for the process object.
       conn.pause();
       if (frame.kind === FrameKind.msg && frame.message.type === type) {
@@ -405,15 +420,17 @@ function firstAnswer<T extends 'started' | 'attached'>(
         reject(agentError(conn.endpoint, frame.message));
       } else reject(agentFailed(conn.endpoint, `answered "${request.type}" with something other than "${type}"`));
     });
-    void conn.closed.then((error) =>
+    void conn.closed.then((error) => {
+      // Every connection closes; an error (and its stack) is built only when it matters.
+      if (answered) return;
       reject(
         AxoError.isInstance(error)
           ? error
           : new AxoError('SESSION_ENDED', `session ${conn.endpoint.sessionId} closed the connection before answering`, {
               cause: error,
             }),
-      ),
-    );
+      );
+    });
     conn.request(request);
   });
 }

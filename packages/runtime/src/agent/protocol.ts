@@ -139,7 +139,9 @@ export class FrameDecoder {
 
 /** HMAC that proves knowledge of the session token for the agent's nonce. */
 export function authMac(token: string, nonce: string): string {
-  return createHmac('sha256', Buffer.from(token, 'ascii')).update(`${AUTH_PREFIX}${nonce}`).digest('hex');
+  // The token is 64 hex characters, so the string key is its ASCII bytes (and cheaper
+  // for node to prepare than a Buffer key).
+  return createHmac('sha256', token).update(`${AUTH_PREFIX}${nonce}`).digest('hex');
 }
 
 // --- messages from the agent -------------------------------------------------------
