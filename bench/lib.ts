@@ -1,10 +1,11 @@
 // Shared helpers for the benchmark suite: timing, statistics, formatting, and running a
 // measurement in a fresh node process (so memory readings start from a clean heap).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { SessionSandbox } from '@axo/runtime';
 
@@ -89,12 +90,13 @@ function execConmons(id: string): number {
 }
 
 /**
- * Waits (up to 5 s) until no `podman exec` session of `container` is left: their conmons
- * outlive `podman exec` by up to a second, and would otherwise be measured against
- * whatever runs next.
+ * Waits (up to 5 s) until no `podman exec` session of the container with full id
+ * `containerId` is left: their conmons outlive `podman exec` by up to a second, and would
+ * otherwise be measured against whatever runs next. It spawns nothing: a fork of the
+ * measuring process just before a measurement makes its heap copy-on-write.
  */
-export async function settle(container: string): Promise<void> {
-  const id = podman(['inspect', '--format', '{{.Id}}', container]).toString().trim();
+export async function settle(containerId: string): Promise<void> {
+  const id = containerId;
   const deadline = performance.now() + 5000;
   while (execConmons(id) > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
@@ -120,6 +122,31 @@ export async function inChild<T>(name: string, args: string[] = []): Promise<T> 
     { maxBuffer: 1 << 24 },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as T;
+}
+
+/**
+ * Starts a long-lived child script (bench/child/<name>.ts) that answers each line written
+ * to it with one JSON line: work that must not fork the measuring process runs there.
+ */
+export function helper<T>(name: string, args: string[] = []) {
+  const tsx = createRequire(import.meta.url).resolve('tsx');
+  const child = spawn(
+    process.execPath,
+    ['--import', tsx, '--conditions=@axo/source', join(import.meta.dirname, 'child', `${name}.ts`), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    async ask(line: string): Promise<T> {
+      child.stdin.write(`${line}\n`);
+      const next = await lines.next();
+      if (next.done) throw new Error(`bench helper ${name} ended`);
+      return JSON.parse(next.value) as T;
+    },
+    close(): void {
+      child.stdin.end();
+    },
+  };
 }
 
 /** Samples this process's RSS every few milliseconds until stopped; returns the peak growth. */
