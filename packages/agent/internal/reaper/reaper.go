@@ -1,7 +1,8 @@
 // Package reaper is the one place that waits for children. A single goroutine calls
-// wait4(-1, WNOHANG) on every SIGCHLD and routes each status to whoever registered that
-// pid; statuses of unknown pids (orphans inherited as init or as a subreaper) are simply
-// collected. Nothing else may wait: no os/exec, no Process.Wait.
+// wait4(-1, WNOHANG) on every SIGCHLD (Start, the agent's) or waits in a blocking wait4
+// while there are children (StartBlocking, a shim's), and routes each status to whoever
+// registered that pid; statuses of unknown pids (orphans inherited as init or as a
+// subreaper) are simply collected. Nothing else may wait: no os/exec, no Process.Wait.
 package reaper
 
 import (

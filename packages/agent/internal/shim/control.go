@@ -79,7 +79,7 @@ func encode(m *Msg) ([]byte, error) {
 	return append(out, body...), nil
 }
 
-// packetConn is what both ends need: the agent's *net.UnixConn or the shim's raw fd.
+// packetConn is what both ends need (each end's *net.UnixConn).
 type packetConn interface {
 	writePacket(b, oob []byte) error
 	readPacket(b, oob []byte) (n, oobn int, err error)

@@ -32,6 +32,7 @@ type Shim struct {
 
 	deadOnce sync.Once
 	dead     chan struct{}
+	leaving  bool // told to quit (guarded by pool.mu)
 
 	mu  sync.Mutex // guards cur and serialises writes, so a message for a finished
 	cur *Command   // command can never reach the shim's next command
@@ -80,6 +81,7 @@ type Pool struct {
 	idle      []*Shim // most recently used last
 	all       map[*Shim]struct{}
 	peak      int // most shims busy at once since the last trim
+	leaving   int // shims told to quit that have not died yet
 	trimming  bool
 	refilling bool
 	closed    bool
@@ -142,6 +144,17 @@ func (p *Pool) Idle() int {
 	return len(p.idle)
 }
 
+// busyLocked is how many shims run a command (or are being started for one).
+func (p *Pool) busyLocked() int { return len(p.all) - len(p.idle) - p.leaving }
+
+// letGoLocked marks s as told to quit; the caller sends the quit after unlocking.
+func (p *Pool) letGoLocked(s *Shim) {
+	if _, ok := p.all[s]; ok && !s.leaving {
+		s.leaving = true
+		p.leaving++
+	}
+}
+
 // keepLocked is how many idle shims the pool keeps now.
 func (p *Pool) keepLocked() int { return max(p.maxIdle, min(p.peak, p.burstIdle)) }
 
@@ -154,8 +167,11 @@ func (p *Pool) trim() {
 		n := len(p.idle) - keep
 		extra = append(extra, p.idle[:n]...)
 		p.idle = append(p.idle[:0], p.idle[n:]...)
+		for _, s := range extra {
+			p.letGoLocked(s)
+		}
 	}
-	p.peak = len(p.all) - len(p.idle)
+	p.peak = p.busyLocked()
 	p.trimming = !p.closed && len(p.idle) > p.maxIdle
 	if p.trimming {
 		time.AfterFunc(p.trimEvery, p.trim)
@@ -185,7 +201,7 @@ func (p *Pool) spawn() (*Shim, error) {
 	s := &Shim{pool: p, dead: make(chan struct{})}
 	attr := &syscall.ProcAttr{
 		Dir: "/",
-		// One P keeps the shim to about three threads: every thread counts against the
+		// One P keeps the shim to 4-5 threads: every thread counts against the
 		// container's pids limit, and a shim mostly waits.
 		Env:   []string{"GOMAXPROCS=1"},
 		Files: []uintptr{uintptr(p.devnul), uintptr(p.devnul), uintptr(p.stderr), uintptr(fds[1])},
@@ -277,7 +293,7 @@ func (p *Pool) fill(target int) {
 func (p *Pool) get() (*Shim, error) {
 	p.mu.Lock()
 	// Busy ones, this one included (a shim being started counts once it is in all).
-	p.peak = max(p.peak, len(p.all)-len(p.idle)+1)
+	p.peak = max(p.peak, p.busyLocked()+1)
 	for len(p.idle) > 0 {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
@@ -304,6 +320,7 @@ func (p *Pool) put(s *Shim) {
 		p.mu.Unlock()
 		return
 	}
+	p.letGoLocked(s)
 	p.mu.Unlock()
 	s.sendFor(nil, &Msg{Op: OpQuit}, nil)
 }
@@ -323,6 +340,9 @@ func (s *Shim) markDead() {
 		s.conn.Close()
 		p := s.pool
 		p.mu.Lock()
+		if _, ok := p.all[s]; ok && s.leaving {
+			p.leaving--
+		}
 		delete(p.all, s)
 		for i, x := range p.idle {
 			if x == s {
@@ -434,8 +454,10 @@ func (p *Pool) startOn(ctx context.Context, s *Shim, spec *Msg, fds [3]int) (*Co
 		}
 		return nil, nil, fmt.Errorf("shim: %w", err), true
 	}
-	select {
-	case m := <-c.reply:
+	// The shim's answer wins over its death or the deadline when both are there: a shim
+	// whose command already ended can be idle again, even quitting, before we look, and
+	// starting the command on another shim would run it twice.
+	answer := func(m *Msg) (*Command, *Msg, error, bool) {
 		if m.Op == OpFailed {
 			s.mu.Lock()
 			s.cur = nil
@@ -445,10 +467,29 @@ func (p *Pool) startOn(ctx context.Context, s *Shim, spec *Msg, fds [3]int) (*Co
 		}
 		c.PID = m.PID
 		return c, nil, nil, false
+	}
+	select {
+	case m := <-c.reply:
+		return answer(m)
 	case <-s.dead:
+		select {
+		case m := <-c.reply:
+			return answer(m)
+		default:
+		}
 		return nil, nil, ErrShimDied, true
 	case <-ctx.Done():
-		syscall.Kill(s.pid, syscall.SIGKILL)
+		select {
+		case m := <-c.reply:
+			return answer(m)
+		default:
+		}
+		s.mu.Lock()
+		mine := s.cur == c
+		s.mu.Unlock()
+		if mine { // never a shim that went on to another command
+			syscall.Kill(s.pid, syscall.SIGKILL)
+		}
 		return nil, nil, ctx.Err(), false
 	}
 }

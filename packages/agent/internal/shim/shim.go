@@ -22,6 +22,12 @@ const killLimit = 10 * time.Second
 
 // Main runs the shim program and returns its exit code.
 func Main() int {
+	// Deaf to stray signals first (a root `kill -TERM -1` inside), without os/signal's
+	// threads; commands still get the default dispositions back at exec (sigs.IgnoreAsync).
+	if err := sigs.IgnoreAsync(); err != nil {
+		fmt.Fprintf(os.Stderr, "axo-agent shim: signals: %v\n", err)
+		return 1
+	}
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
 		fmt.Fprintf(os.Stderr, "axo-agent shim: PR_SET_CHILD_SUBREAPER: %v\n", errno)
 		return 1
@@ -37,12 +43,6 @@ func Main() int {
 	ctl, err := pollConn(ControlFD)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "axo-agent shim: control: %v\n", err)
-		return 1
-	}
-	// Deaf to stray signals (a root `kill -TERM -1` inside) without os/signal's threads;
-	// commands still get the default dispositions back at exec (see sigs.IgnoreAsync).
-	if err := sigs.IgnoreAsync(); err != nil {
-		fmt.Fprintf(os.Stderr, "axo-agent shim: signals: %v\n", err)
 		return 1
 	}
 	s := &server{ctl: unixConn{ctl}, rp: reaper.StartBlocking(), msgs: make(chan *Msg)}

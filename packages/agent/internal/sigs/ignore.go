@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package sigs
 
 import (
@@ -6,7 +8,7 @@ import (
 )
 
 // sigaction is the kernel's struct sigaction on linux/amd64 and linux/arm64 (both have
-// sa_restorer).
+// sa_restorer; the agent is built for those two only).
 type sigaction struct {
 	handler  uintptr
 	flags    uint64
