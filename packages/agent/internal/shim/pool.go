@@ -76,6 +76,7 @@ type Pool struct {
 	// last no longer. Short commands also hand their shims on, so a burst of them needs
 	// few new ones.
 	starting chan struct{}
+	slowAt   time.Duration // admitSlow, unless a test sets it
 
 	mu        sync.Mutex
 	idle      []*Shim // most recently used last
@@ -130,7 +131,11 @@ func (p *Pool) admit(ctx context.Context) (func(), error) {
 	}
 	var once sync.Once
 	release := func() { once.Do(func() { <-p.starting }) }
-	t := time.AfterFunc(admitSlow, release)
+	slow := p.slowAt
+	if slow == 0 {
+		slow = admitSlow
+	}
+	t := time.AfterFunc(slow, release)
 	return func() {
 		t.Stop()
 		release()
