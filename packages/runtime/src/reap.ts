@@ -6,6 +6,7 @@ import {
   removeRunDirs,
   type SessionsOptions,
   sessionsOptionsSchema,
+  sweepStaleRunDirs,
 } from './sessions';
 
 export interface ReapResult {
@@ -50,5 +51,6 @@ export async function reapOrphans(knownIds: Iterable<string>, options: SessionsO
   );
   await removeRunDirs(orphanContainers);
   await removeGatewayRunDirs(orphanGateways.filter((g) => !withSession.has(g.sessionId)).map((g) => g.sessionId));
+  await sweepStaleRunDirs(podman);
   return { removed: orphans, kept: ours.filter((c) => known.has(c.sessionId)).map((c) => c.name) };
 }

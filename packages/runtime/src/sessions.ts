@@ -1,3 +1,6 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
 import {
   buildPsArgs,
   buildRmArgs,
@@ -14,7 +17,7 @@ import {
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { isOurRunDir } from './agent/endpoint';
-import { removeRunDir, sessionRunDir } from './agent/paths';
+import { agentRunRoot, agentSocketPath, removeRunDir, SOCKET_DIR_NAME, sessionRunDir, TOKEN_NAME } from './agent/paths';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 
 export const sessionsOptionsSchema = z.strictObject({
@@ -81,6 +84,65 @@ export async function removeRunDirs(containers: readonly ManagedContainer[]): Pr
   await Promise.all(
     containers.filter((c) => isOurRunDir(c.sessionId, c.agentRunDir)).map((c) => removeRunDir(c.agentRunDir as string)),
   );
+}
+
+/** A run dir whose session has no container is left alone this long: a start makes it before the container. */
+const STALE_RUN_DIR_MS = 10 * 60_000;
+
+/** Whether an agent listens on `path` (a frozen one still accepts); a link is never followed. */
+async function agentListens(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st?.isSocket()) return false;
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    const done = (alive: boolean) => {
+      socket.destroy();
+      resolve(alive);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done(error.code !== 'ECONNREFUSED' && error.code !== 'ENOENT'),
+    );
+    socket.setTimeout(2000, () => done(true));
+  });
+}
+
+/**
+ * Removes the run dirs under this process's run root whose session has no container left,
+ * of any owner (say it was removed with `podman rm` directly): its token and socket dir
+ * would otherwise stay in /run until reboot. Only dirs that are axo's in every respect are
+ * touched (a session id for a name, owned by this user, holding the token file and socket
+ * dir), only once older than ten minutes, and only when no agent answers on the socket
+ * (a session of another podman storage keeps its dir while it runs). Returns the ids swept.
+ */
+export async function sweepStaleRunDirs(podman: Podman): Promise<string[]> {
+  const root = agentRunRoot();
+  const names = await readdir(root).catch(() => [] as string[]);
+  const me = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const now = Date.now();
+  const candidates: string[] = [];
+  for (const name of names) {
+    if (!sessionIdSchema.safeParse(name).success) continue; // also a start's ".new-" staging dir
+    const dir = join(root, name);
+    const [st, token, sock] = await Promise.all(
+      [dir, join(dir, TOKEN_NAME), join(dir, SOCKET_DIR_NAME)].map((p) => lstat(p).catch(() => undefined)),
+    );
+    if (!st?.isDirectory() || st.uid !== me || now - st.mtimeMs < STALE_RUN_DIR_MS) continue;
+    if (!token?.isFile() || !sock?.isDirectory()) continue;
+    candidates.push(name);
+  }
+  if (candidates.length === 0) return [];
+  const result = await podman.run(buildPsArgs(), { timeoutMs: 60_000 });
+  assertOk(result, 'PODMAN_FAILED', 'cannot list session containers');
+  const live = new Set([
+    ...parseManagedContainers(result.stdout).map((c) => c.sessionId),
+    ...parseGatewayContainers(result.stdout).map((g) => g.sessionId),
+  ]);
+  const gone = candidates.filter((id) => !live.has(id));
+  const listening = await Promise.all(gone.map((id) => agentListens(agentSocketPath(sessionRunDir(id, root)))));
+  const stale = gone.filter((_, i) => !listening[i]);
+  await Promise.all(stale.map((id) => removeRunDir(sessionRunDir(id, root))));
+  return stale;
 }
 
 /** Removes the run dirs of sessions whose gateway outlived their container (derived from the id alone). */

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,17 +15,20 @@ import {
   uniqueOwner,
 } from '@axo/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sessionRunDir } from '../../src/agent/paths';
 import { AxoError, listSessions, reapOrphans, removeSessions, SessionSandbox } from '../../src/index';
 
 const gate = podmanGate();
 const owner = uniqueOwner('reap');
 const otherOwner = uniqueOwner('reap-other');
+const sweepOwner = uniqueOwner('reap-sweep');
 const run = promisify(execFile);
 
 describe.skipIf(!gate.ok)('reapOrphans and attach (real podman)', () => {
   afterAll(() => {
     removeContainersByLabel(`${LABELS.owner}=${owner}`);
     removeContainersByLabel(`${LABELS.owner}=${otherOwner}`);
+    removeContainersByLabel(`${LABELS.owner}=${sweepOwner}`);
     podmanResult(['rm', '-f', '-t', '0', `axo-ses-${owner}-impostor`]);
   });
 
@@ -46,6 +50,44 @@ describe.skipIf(!gate.ok)('reapOrphans and attach (real podman)', () => {
     expect(containersByLabel(`${LABELS.owner}=${owner}`)).toEqual([`axo-ses-${owner}-known`]);
     expect(containersByLabel(`${LABELS.owner}=${otherOwner}`)).toEqual([`axo-ses-${owner}-other`]);
     expect(podman(['inspect', impostor, '--format', '{{.State.Running}}']).trim()).toBe('true');
+  });
+
+  it('sweeps the run dir of a session removed behind its back, and nothing else', async () => {
+    using dir = tempDir();
+    const start = (sessionId: string) =>
+      SessionSandbox.start({
+        sessionId,
+        owner: sweepOwner,
+        workdir: dir.path,
+        policy: { defaultImage: TEST_IMAGE },
+        provision: false,
+      });
+    const gone = await start(`${sweepOwner}-gone`);
+    const live = await start(`${sweepOwner}-live`);
+    podman(['rm', '-f', '-t', '0', gone.container]); // not through axo: its run dir stays behind
+    const goneDir = sessionRunDir(`${sweepOwner}-gone`);
+    const liveDir = sessionRunDir(`${sweepOwner}-live`);
+    // A session being started right now (run dir made, no container yet) and a dir that is not ours.
+    const fresh = sessionRunDir(`${sweepOwner}-fresh`);
+    mkdirSync(join(fresh, 's'), { recursive: true });
+    writeFileSync(join(fresh, 'token'), 'x');
+    const foreign = sessionRunDir(`${sweepOwner}-foreign`);
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'notes'), 'keep me');
+    const old = new Date(Date.now() - 11 * 60_000);
+    for (const d of [goneDir, liveDir, foreign]) utimesSync(d, old, old);
+    try {
+      await reapOrphans([`${sweepOwner}-live`], { owner: sweepOwner });
+      expect(existsSync(goneDir)).toBe(false);
+      expect(existsSync(liveDir)).toBe(true);
+      expect(existsSync(fresh)).toBe(true);
+      expect(existsSync(join(foreign, 'notes'))).toBe(true);
+      expect((await live.exec(['true'])).exitCode).toBe(0);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+      rmSync(foreign, { recursive: true, force: true });
+      await live.stop();
+    }
   });
 
   it('lets a second process attach to a sandbox and use it', async () => {
