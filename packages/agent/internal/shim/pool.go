@@ -142,13 +142,6 @@ func (p *Pool) admit(ctx context.Context) (func(), error) {
 	}, nil
 }
 
-// Idle is how many idle shims the pool holds.
-func (p *Pool) Idle() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
-
 // busyLocked is how many shims run a command (or are being started for one).
 func (p *Pool) busyLocked() int { return len(p.all) - len(p.idle) - p.leaving }
 
