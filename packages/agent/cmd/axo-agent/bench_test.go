@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +19,7 @@ import (
 // exit). It runs only with AXO_AGENT_BENCH=1, against AXO_AGENT_SOCKET and
 // AXO_AGENT_TOKEN_FILE when set (an agent in a container), else against its own agent.
 func TestExecLatency(t *testing.T) {
-	if os.Getenv("AXO_AGENT_BENCH") != "1" {
-		t.Skip("set AXO_AGENT_BENCH=1 to measure exec latency")
-	}
-	var a *agent
-	if sock := os.Getenv("AXO_AGENT_SOCKET"); sock != "" {
-		tok, err := os.ReadFile(os.Getenv("AXO_AGENT_TOKEN_FILE"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		token, err := wire.ParseToken(tok)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a = &agent{sock: sock, token: token}
-	} else {
-		a = newAgent(t)
-	}
+	a := benchAgent(t)
 	cmd := []string{"true"}
 	if c := os.Getenv("AXO_AGENT_BENCH_CMD"); c != "" {
 		cmd = []string{"sh", "-c", c}
@@ -56,8 +42,12 @@ func TestExecLatency(t *testing.T) {
 }
 
 // benchAgent is the agent a benchmark talks to: AXO_AGENT_SOCKET and AXO_AGENT_TOKEN_FILE
-// (an agent in a container) when set, else a private one.
+// (an agent in a container) when set, else a private one started with
+// AXO_AGENT_BENCH_FLAGS. Benchmarks run only with AXO_AGENT_BENCH=1.
 func benchAgent(t *testing.T) *agent {
+	if os.Getenv("AXO_AGENT_BENCH") != "1" {
+		t.Skip("set AXO_AGENT_BENCH=1 to measure")
+	}
 	if sock := os.Getenv("AXO_AGENT_SOCKET"); sock != "" {
 		tok, err := os.ReadFile(os.Getenv("AXO_AGENT_TOKEN_FILE"))
 		if err != nil {
@@ -83,9 +73,6 @@ func percentiles(d []time.Duration) string {
 // directory is AXO_AGENT_BENCH_DIR (a path as the agent sees it; default: a temporary
 // directory), the user AXO_AGENT_BENCH_USER (default: the agent's).
 func TestFileLatency(t *testing.T) {
-	if os.Getenv("AXO_AGENT_BENCH") != "1" {
-		t.Skip("set AXO_AGENT_BENCH=1 to measure file requests")
-	}
 	a := benchAgent(t)
 	dir := os.Getenv("AXO_AGENT_BENCH_DIR")
 	if dir == "" {
@@ -146,4 +133,42 @@ func TestFileLatency(t *testing.T) {
 	t.Logf("1 MB write x%d: %.0f MB/s, %s", m, mb/wt.Seconds(), percentiles(wb))
 	t.Logf("1 MB read  x%d: %.0f MB/s, %s", m, mb/rt.Seconds(), percentiles(rb))
 	a.fileReq(t, wire.FsRemove{Type: wire.TypeFsRemove, Path: dir, Recursive: true, User: user})
+}
+
+// TestExecBurst measures N (default 50) concurrent round trips of `true` on one agent,
+// in rounds. It runs only with AXO_AGENT_BENCH=1 (see TestExecLatency for the target).
+func TestExecBurst(t *testing.T) {
+	a := benchAgent(t)
+	n, rounds := envInt("AXO_AGENT_BENCH_N", 50), envInt("AXO_AGENT_BENCH_ROUNDS", 5)
+	for round := 0; round < rounds; round++ {
+		d := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for i := range d {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := time.Now()
+				_, r := a.exec(t, wire.Start{Argv: []string{"true"}})
+				d[i] = time.Since(s)
+				if code(r.exit) != "0" {
+					t.Errorf("exit %s", code(r.exit))
+				}
+			}()
+		}
+		wg.Wait()
+		wall := time.Since(t0)
+		t.Logf("round %d, %d at once: %s, wall %v", round, n, percentiles(d), wall)
+		if os.Getenv("AXO_AGENT_BENCH_ROUNDS") == "" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+}
+
+// envInt is a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

@@ -722,19 +722,27 @@ func TestKeepalive(t *testing.T) {
 	}
 }
 
-func TestShimDeathEndsProcessAsKilled(t *testing.T) {
-	a := newAgent(t)
-	cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "echo ready; sleep 3050")})
-	defer cl.close()
+// startInShim starts `sh -c script` (which must print "ready" first), waits for that line,
+// and returns the connection and the pid of the command's shim.
+func startInShim(t *testing.T, a *agent, script string, stdin bool) (*client, int) {
+	t.Helper()
+	cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", script), Stdin: stdin})
 	var st wire.Started
 	cl.expect(wire.TypeStarted, &st)
 	if f := cl.next(); string(f.Payload) != "ready\n" {
 		t.Fatalf("got %q", f.Payload)
 	}
-	ppid := parentOf(t, st.PID)
-	if ppid == 0 || ppid == a.cmd.Process.Pid {
-		t.Fatalf("command's parent is %d (agent %d): not a shim", ppid, a.cmd.Process.Pid)
+	shimPID := parentOf(t, st.PID)
+	if shimPID == 0 || shimPID == a.cmd.Process.Pid {
+		t.Fatalf("command's parent is %d (agent %d): not a shim", shimPID, a.cmd.Process.Pid)
 	}
+	return cl, shimPID
+}
+
+func TestShimDeathEndsProcessAsKilled(t *testing.T) {
+	a := newAgent(t)
+	cl, ppid := startInShim(t, a, "echo ready; sleep 3050", false)
+	defer cl.close()
 	if err := syscall.Kill(ppid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -813,29 +821,26 @@ func TestAttachWaitSendsOnlyTheExit(t *testing.T) {
 // and so the command's supervision, down.
 func TestShimShrugsOffStraySignals(t *testing.T) {
 	a := newAgent(t)
-	cl := a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "echo ready; sleep 0.3; echo done")})
+	// The command waits for its input, so it outlives the signals whatever the timing.
+	cl, shimPID := startInShim(t, a, "echo ready; read x; echo done", true)
 	defer cl.close()
-	var st wire.Started
-	cl.expect(wire.TypeStarted, &st)
-	if f := cl.next(); string(f.Payload) != "ready\n" {
-		t.Fatalf("got %q", f.Payload)
-	}
-	shimPID := parentOf(t, st.PID)
-	if shimPID == 0 || shimPID == a.cmd.Process.Pid {
-		t.Fatalf("command's parent is %d (agent %d): not a shim", shimPID, a.cmd.Process.Pid)
-	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM} {
 		if err := syscall.Kill(shimPID, sig); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// A signal's default action (death) runs as soon as the shim is scheduled: give it the
+	// chance, then see the shim still there before the command ends.
+	time.Sleep(100 * time.Millisecond)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", shimPID)); err != nil || bytes.Contains(b, []byte(") Z ")) {
+		t.Fatalf("the shim died (%v)", err)
+	}
+	cl.sendIn("go\n")
+	cl.sendIn("")
 	r := cl.collect()
 	if code(r.exit) != "0" || r.stdout.String() != "done\n" {
 		t.Fatalf("exit %s, out %q", code(r.exit), r.stdout.String())
-	}
-	if err := syscall.Kill(shimPID, 0); err != nil {
-		t.Fatalf("the shim died: %v", err)
 	}
 }
 
