@@ -71,6 +71,18 @@ export function ratioRow(
   };
 }
 
+/** Runs a command to completion, its stdout read and dropped by this process; resolves with its wall time. */
+export function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+    child.stdout.resume();
+    child.once('exit', (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
 /** The conmons of `podman exec` sessions of a container that are still alive. */
 function execConmons(id: string): number {
   let n = 0;

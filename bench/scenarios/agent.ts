@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SessionSandbox } from '@axo/runtime';
@@ -16,24 +15,13 @@ import {
   spread,
   stats,
   time,
+  timedProcess,
   withSandbox,
 } from '../lib';
 
 const AXO = join(import.meta.dirname, '..', '..', 'apps', 'cli', 'dist', 'axo.js');
 const FLOOD_BYTES = 100_000_000;
 const rate = (bytes: number) => (msTaken: number) => bytes / 1e6 / (msTaken / 1000);
-
-/** Runs a command to completion, stdout read and counted by this process; resolves with its wall time. */
-function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
-    child.stdout.resume();
-    child.once('exit', (code) =>
-      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
-    );
-  });
-}
 
 const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))] ?? 0;
 

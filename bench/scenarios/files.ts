@@ -1,24 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionSandbox } from '@axo/runtime';
-import { ms, REPS, type Row, ratioRow, type Scenario, stats, time, withSandbox } from '../lib';
+import { ms, REPS, type Row, ratioRow, type Scenario, stats, time, timedProcess, withSandbox } from '../lib';
 
 const AXO = join(import.meta.dirname, '..', '..', 'apps', 'cli', 'dist', 'axo.js');
 const MB = 1_000_000;
-
-/** Runs a command to completion (output discarded); resolves with its wall time. */
-function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
-    );
-  });
-}
 
 /** Runs `a` and `b` `n` times each, alternating which goes first, so drift hits both alike. */
 async function interleaved(n: number, a: () => Promise<number>, b: () => Promise<number>) {
