@@ -164,6 +164,8 @@ function discardRestOfBody(request: FastifyRequest): void {
     dropped += chunk.length;
     if (dropped > DISCARD_BYTES) cut();
   });
+  // A body still piped somewhere (a gunzip nobody reads any more) would pause it again.
+  raw.unpipe();
   raw.resume();
 }
 
