@@ -38,6 +38,7 @@ it('exposes exactly the reviewed public surface', async () => {
     'fileWatchOptionsSchema',
     'fileWriteOptionsSchema',
     'isPaused',
+    'keyedLock',
     'lifecycleSchema',
     'listSessions',
     'pauseSupport',

@@ -44,6 +44,7 @@ export {
 } from './files/options';
 export { SandboxFiles } from './files/sandbox-files';
 export type { InForce } from './in-force';
+export { keyedLock } from './keyed-lock';
 export type { LifecycleCommand, LifecycleCommands, LifecycleOutcome, LifecycleStage } from './lifecycle';
 export { LIFECYCLE_STAGES, lifecycleSchema } from './lifecycle';
 export type { SandboxLogger } from './logger';

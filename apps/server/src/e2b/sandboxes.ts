@@ -6,7 +6,7 @@
 // one at a time (they await podman, and each writes the record it read).
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pauseSupport } from '@axo/runtime';
+import { keyedLock, pauseSupport } from '@axo/runtime';
 import type { ServerConfig } from '../config';
 import { ApiError } from '../problem';
 import type { SessionTokens } from '../session-tokens';
@@ -49,8 +49,13 @@ export class E2bSandboxes {
   readonly #store: SandboxStore;
   readonly #runtimes = new Map<string, SandboxRuntime>();
   readonly #killing = new Map<string, Promise<boolean>>();
-  /** The last lifecycle change queued per sandbox (see #serial). */
-  readonly #tails = new Map<string, Promise<unknown>>();
+  /**
+   * Runs a lifecycle change of a sandbox after every earlier one has settled. Each change
+   * awaits podman or the store between reading the record and writing it back; two at once
+   * would undo each other (a killed sandbox's record saved again, a thawed one recorded
+   * paused). Per instance: two servers in one process (tests) never wait on each other.
+   */
+  readonly #serial = keyedLock();
   /** The deadline check in progress: a slow one (podman under load) is not overlapped by the next tick. */
   #expiring: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -343,27 +348,6 @@ export class E2bSandboxes {
         this.log.error(`e2b: could not kill ${id}`, { err: error }),
       );
     }
-  }
-
-  /**
-   * Runs `fn` after every earlier lifecycle change of sandbox `id` has settled. Each change
-   * awaits podman or the store between reading the record and writing it back; two at once
-   * would undo each other (a killed sandbox's record saved again, a thawed one recorded paused).
-   * Per instance rather than the runtime's withKeyedLock (not exported, and module-wide: two
-   * servers in one process, as in tests, would wait on each other's sandboxes).
-   */
-  #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(id) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(id, tail);
-    void tail.then(() => {
-      if (this.#tails.get(id) === tail) this.#tails.delete(id);
-    });
-    return run;
   }
 
   #require(id: string): { record: SandboxRecord; session: ManagedSession } {
