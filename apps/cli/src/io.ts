@@ -124,6 +124,10 @@ export function writeText(fd: number, text: string): void {
     } catch (error) {
       if (isEpipe(error)) process.exit(EXIT.readerGone);
       if (!isAgain(error)) throw error;
+      // A descriptor someone made non-blocking and a slow reader: sleep, do not spin.
+      Atomics.wait(NAP, 0, 0, 5);
     }
   }
 }
+
+const NAP = new Int32Array(new SharedArrayBuffer(4));
