@@ -61,7 +61,6 @@ const tail = (text: string, bytes = 2000) => (text.length > bytes ? `…${text.s
 
 /** The detection half of provisioning, started on its own: see probeTools. */
 export interface ToolProbe {
-  readonly tools: readonly string[];
   /** When it started (performance.now()), so the report's duration covers it. */
   readonly startedAt: number;
   /** The detection script's result; undefined when there is nothing to check. */
@@ -74,12 +73,12 @@ export interface ToolProbe {
  */
 export function probeTools(exec: Exec, tools: readonly string[]): ToolProbe {
   const startedAt = performance.now();
-  if (tools.length === 0) return { tools, startedAt, result: undefined };
+  if (tools.length === 0) return { startedAt, result: undefined };
   // async: an exec that throws at once becomes a rejection, reported like any other failure.
   const result = (async () => exec(['sh', '-c', DETECT_SCRIPT, 'sh', ...tools], { timeoutMs: 30_000 }))();
   // Awaited by provision; until then a failure must not count as unhandled.
   result.catch(() => undefined);
-  return { tools, startedAt, result };
+  return { startedAt, result };
 }
 
 /**
@@ -98,7 +97,7 @@ export async function provision(
     tools,
     durationMs: Math.round(performance.now() - started),
   });
-  if (tools.length === 0 || probe.result === undefined) {
+  if (probe.result === undefined) {
     return done({ status: 'present', packageManager: undefined, missing: [], installed: [] });
   }
   try {

@@ -17,7 +17,15 @@ import {
 } from '@axo/podman-args';
 import { z } from 'zod';
 import { isOurRunDir } from './agent/endpoint';
-import { agentRunRoot, agentSocketPath, removeRunDir, SOCKET_DIR_NAME, sessionRunDir, TOKEN_NAME } from './agent/paths';
+import {
+  agentRunRoot,
+  agentSocketPath,
+  removeRunDir,
+  SOCKET_DIR_NAME,
+  sessionRunDir,
+  TOKEN_NAME,
+  uid,
+} from './agent/paths';
 import { assertOk, createPodman, type Podman, podmanSeamSchema } from './podman';
 
 export const sessionsOptionsSchema = z.strictObject({
@@ -118,7 +126,7 @@ async function agentListens(path: string): Promise<boolean> {
 export async function sweepStaleRunDirs(podman: Podman): Promise<string[]> {
   const root = agentRunRoot();
   const names = await readdir(root).catch(() => [] as string[]);
-  const me = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const me = uid();
   const now = Date.now();
   const candidates: string[] = [];
   for (const name of names) {

@@ -13,7 +13,8 @@ export const SOCKET_DIR_NAME = 's';
 export const SOCKET_NAME = 'agent.sock';
 export const TOKEN_NAME = 'token';
 
-function uid(): number {
+/** This process's uid (0 where there is none). */
+export function uid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : 0;
 }
 

@@ -104,10 +104,6 @@ export async function resumeIfPaused(runDir: string, container: string, run: Pod
 }
 
 /**
- * Whether this host lets this user pause containers: root can, and rootless podman with
- * cgroup v2; rootless on cgroup v1 has no freezer for its containers.
- */
-/**
  * Whether this process's podman can hold a container to cgroup limits and freeze it: root
  * can; rootless needs cgroup v2 (with delegation, which the in-force check then confirms).
  */
@@ -115,6 +111,10 @@ export function cgroupsDelegated(): boolean {
   return process.getuid?.() === 0 || existsSync('/sys/fs/cgroup/cgroup.controllers');
 }
 
+/**
+ * Whether this host lets this user pause containers: root can, and rootless podman with
+ * cgroup v2; rootless on cgroup v1 has no freezer for its containers.
+ */
 export function pauseSupport(): { readonly supported: boolean; readonly reason?: string } {
   if (cgroupsDelegated()) return { supported: true };
   return {
