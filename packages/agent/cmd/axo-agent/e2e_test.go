@@ -860,35 +860,39 @@ func idleShims(t *testing.T, a *agent) int {
 // A burst of concurrent commands leaves its shims warm for the next burst, within the
 // --burst-shims cap, and the pool shrinks back to --max-shims once no burst needs them.
 func TestBurstGrowsThePoolAndItShrinks(t *testing.T) {
-	a := newAgentWith(t, "--max-shims", "2", "--burst-shims", "12", "--shim-trim", "300ms")
+	a := newAgentWith(t, "--max-shims", "2", "--burst-shims", "12", "--shim-trim", "1s")
+	// Twenty commands that all run at once, whatever the machine's pace: each waits for
+	// its input until every one has started.
 	burst := func() {
-		var wg sync.WaitGroup
-		for i := 0; i < 20; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, r := a.exec(t, wire.Start{Argv: argv("sleep", "0.2")}); code(r.exit) != "0" {
-					t.Errorf("exit %s", code(r.exit))
-				}
-			}()
+		conns := make([]*client, 20)
+		for i := range conns {
+			conns[i] = a.dial(t, wire.Start{Type: wire.TypeStart, Argv: argv("sh", "-c", "read x"), Stdin: true})
+			conns[i].expect(wire.TypeStarted, nil)
 		}
-		wg.Wait()
+		for _, cl := range conns {
+			cl.sendIn("go\n")
+			cl.sendIn("")
+		}
+		for _, cl := range conns {
+			if r := cl.collect(); code(r.exit) != "0" {
+				t.Errorf("exit %s", code(r.exit))
+			}
+			cl.close()
+		}
+	}
+	// waitFor polls until the pool holds want shims.
+	waitFor := func(want int, within time.Duration, what string) {
+		deadline := time.Now().Add(within)
+		for idleShims(t, a) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s the pool holds %d shims, want %d", what, idleShims(t, a), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	burst()
-	time.Sleep(50 * time.Millisecond) // the last shims report back
-	if n := idleShims(t, a); n != 12 {
-		t.Fatalf("after a burst of 20 the pool holds %d shims, want the cap of 12", n)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for idleShims(t, a) > 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the pool still holds %d shims, want 2", idleShims(t, a))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(12, 800*time.Millisecond, "after a burst of 20") // the cap, until the second trim
+	waitFor(2, 5*time.Second, "long after the burst")
 	burst() // and it grows again
-	time.Sleep(50 * time.Millisecond)
-	if n := idleShims(t, a); n != 12 {
-		t.Fatalf("after a second burst the pool holds %d shims, want 12", n)
-	}
+	waitFor(12, 800*time.Millisecond, "after a second burst")
 }

@@ -53,29 +53,6 @@ func (d *Deadline) fire() {
 	d.fn()
 }
 
-// Extend pushes the deadline back by by (for time the sandbox was paused). It reports
-// whether the deadline was still pending.
-func (d *Deadline) Extend(by time.Duration) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fired || d.stopped || by <= 0 {
-		return false
-	}
-	d.at = d.at.Add(by)
-	d.timer.Reset(time.Until(d.at))
-	return true
-}
-
-// At returns when the deadline expires (zero when there is none).
-func (d *Deadline) At() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.stopped && !d.fired {
-		return time.Time{}
-	}
-	return d.at
-}
-
 // Stop cancels the deadline.
 func (d *Deadline) Stop() {
 	d.mu.Lock()

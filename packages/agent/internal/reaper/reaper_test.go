@@ -8,21 +8,22 @@ import (
 	"time"
 )
 
+// Each kind of reaper runs in a process of its own: a reaper left running by an earlier
+// test would wait for (and steal) the statuses of a later one's children.
 func TestSpawnNeverLosesAFastExit(t *testing.T) {
-	if os.Getenv("REAPER_TEST_BLOCKING") == "1" {
+	switch os.Getenv("REAPER_TEST_KIND") {
+	case "signal":
+		spawnAndRoute(t, Start())
+	case "blocking":
 		spawnAndRoute(t, StartBlocking())
-		return
-	}
-	spawnAndRoute(t, Start())
-}
-
-// The blocking reaper gets a process of its own: two reapers in one would steal each
-// other's statuses.
-func TestBlockingReaperNeverLosesAFastExit(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestSpawnNeverLosesAFastExit$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "REAPER_TEST_BLOCKING=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	default:
+		for _, kind := range []string{"signal", "blocking"} {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestSpawnNeverLosesAFastExit$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "REAPER_TEST_KIND="+kind)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s reaper: %v\n%s", kind, err, out)
+			}
+		}
 	}
 }
 

@@ -557,9 +557,10 @@ func (c *conn) linger() {
 		return
 	}
 	c.c.SetReadDeadline(time.Now().Add(lingerTimeout))
-	buf := make([]byte, 32<<10)
+	b := bufpool.Get()
+	defer bufpool.Put(b)
 	for {
-		if _, err := c.c.Read(buf); err != nil {
+		if _, err := c.c.Read(b[:]); err != nil {
 			return
 		}
 	}

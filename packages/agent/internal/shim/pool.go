@@ -170,13 +170,19 @@ func (p *Pool) trim() {
 		}
 	}
 	p.peak = p.busyLocked()
-	p.trimming = !p.closed && len(p.idle) > p.maxIdle
-	if p.trimming {
-		time.AfterFunc(p.trimEvery, p.trim)
-	}
+	p.trimming = false
+	p.armTrimLocked()
 	p.mu.Unlock()
 	for _, s := range extra {
-		s.sendFor(nil, &Msg{Op: OpQuit}, nil)
+		s.quit()
+	}
+}
+
+// armTrimLocked schedules a trim while the pool holds more than its quiet size.
+func (p *Pool) armTrimLocked() {
+	if !p.trimming && !p.closed && len(p.idle) > p.maxIdle {
+		p.trimming = true
+		time.AfterFunc(p.trimEvery, p.trim)
 	}
 }
 
@@ -311,16 +317,28 @@ func (p *Pool) put(s *Shim) {
 	p.mu.Lock()
 	if !p.closed && len(p.idle) < p.keepLocked() && !s.isDead() {
 		p.idle = append(p.idle, s)
-		if len(p.idle) > p.maxIdle && !p.trimming {
-			p.trimming = true
-			time.AfterFunc(p.trimEvery, p.trim)
-		}
+		p.armTrimLocked()
 		p.mu.Unlock()
 		return
 	}
 	p.letGoLocked(s)
 	p.mu.Unlock()
-	s.sendFor(nil, &Msg{Op: OpQuit}, nil)
+	s.quit()
+}
+
+// quit tells an idle shim to exit; one that cannot be told is killed, so a shim the pool
+// let go never lingers.
+func (s *Shim) quit() {
+	if s.sendFor(nil, &Msg{Op: OpQuit}, nil) != nil && !s.isDead() {
+		syscall.Kill(s.pid, syscall.SIGKILL)
+	}
+}
+
+// detach ends the shim's hold on its command: later messages for it are dropped.
+func (s *Shim) detach() {
+	s.mu.Lock()
+	s.cur = nil
+	s.mu.Unlock()
 }
 
 func (s *Shim) isDead() bool {
@@ -394,9 +412,7 @@ func (s *Shim) readLoop() {
 			}
 		case OpExit:
 			if m.Reuse { // nothing of the command is left: the shim is idle already
-				s.mu.Lock()
-				s.cur = nil
-				s.mu.Unlock()
+				s.detach()
 			}
 			if cur != nil && m.Status != nil {
 				cur.finish(Result{Status: syscall.WaitStatus(*m.Status)})
@@ -405,9 +421,7 @@ func (s *Shim) readLoop() {
 				s.pool.put(s)
 			}
 		case OpReleased:
-			s.mu.Lock()
-			s.cur = nil
-			s.mu.Unlock()
+			s.detach()
 			if m.Reuse {
 				s.pool.put(s)
 			}
@@ -455,41 +469,36 @@ func (p *Pool) startOn(ctx context.Context, s *Shim, spec *Msg, fds [3]int) (*Co
 	// The shim's answer wins over its death or the deadline when both are there: a shim
 	// whose command already ended can be idle again, even quitting, before we look, and
 	// starting the command on another shim would run it twice.
-	answer := func(m *Msg) (*Command, *Msg, error, bool) {
-		if m.Op == OpFailed {
-			s.mu.Lock()
-			s.cur = nil
-			s.mu.Unlock()
-			p.put(s)
-			return nil, m, nil, false
+	var m *Msg
+	select {
+	case m = <-c.reply:
+	case <-s.dead:
+	case <-ctx.Done():
+	}
+	if m == nil {
+		select {
+		case m = <-c.reply:
+		default:
 		}
+	}
+	switch {
+	case m != nil && m.Op == OpFailed:
+		s.detach()
+		p.put(s)
+		return nil, m, nil, false
+	case m != nil:
 		c.PID = m.PID
 		return c, nil, nil, false
-	}
-	select {
-	case m := <-c.reply:
-		return answer(m)
-	case <-s.dead:
-		select {
-		case m := <-c.reply:
-			return answer(m)
-		default:
-		}
+	case s.isDead():
 		return nil, nil, ErrShimDied, true
-	case <-ctx.Done():
-		select {
-		case m := <-c.reply:
-			return answer(m)
-		default:
-		}
-		s.mu.Lock()
-		mine := s.cur == c
-		s.mu.Unlock()
-		if mine { // never a shim that went on to another command
-			syscall.Kill(s.pid, syscall.SIGKILL)
-		}
-		return nil, nil, ctx.Err(), false
 	}
+	s.mu.Lock()
+	mine := s.cur == c
+	s.mu.Unlock()
+	if mine { // never a shim that went on to another command
+		syscall.Kill(s.pid, syscall.SIGKILL)
+	}
+	return nil, nil, ctx.Err(), false
 }
 
 func (c *Command) finish(r Result) {

@@ -1,6 +1,8 @@
-// Package sigs makes a process deaf to the signals it does not handle. They are caught
-// (os/signal), not ignored (SIG_IGN), because an ignored disposition survives exec and
-// would reach every command; caught ones are reset to the default in children.
+// Package sigs makes a process deaf to the signals it does not handle. Swallow catches them
+// (os/signal) rather than ignoring them, because an ignored disposition survives exec and
+// would reach every command, while caught ones are reset in children; IgnoreAsync (for the
+// shims, which cannot spare os/signal's threads) ignores only signals the Go runtime still
+// believes it handles, which it resets in the children it forks.
 package sigs
 
 import (
