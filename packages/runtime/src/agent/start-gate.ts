@@ -1,8 +1,8 @@
 // Commands sent to one session at once are started a few at a time, first come first
 // served. Fifty at once otherwise all open their connections, all greet, all start and
 // all end together, last; one after another, the short ones end as they go, so the median
-// waits about half as long and the last no longer (the agent admits its starts the same
-// way). Only the start is gated: a long command leaves the gate as soon as it runs.
+// waits less and the last no longer (BENCHMARKS.md row 11; the agent admits its starts the
+// same way). Only the start is gated: a long command leaves the gate as soon as it runs.
 
 /** Starts one process lets through at once, per session. */
 const WIDTH = 4;
