@@ -85,13 +85,42 @@ async function sweep(call: EnvdCall, client: AgentClient, procs: readonly ProcIn
  * called; a failed sweep is retried at the next chance.
  */
 function sweepSoon(call: EnvdCall, client: AgentClient): void {
+  // One sweep per session at a time, at most one a second, the calls in between folded
+  // into one after it: a long-lived unfollowed process (a dev server) would otherwise cost
+  // a list() with every start and stream end.
+  let state = sweeps.get(call.runtime);
+  if (!state) {
+    state = { running: false, at: -SWEEP_GAP_MS, again: undefined };
+    sweeps.set(call.runtime, state);
+  }
+  const s = state;
+  const wait = s.at + SWEEP_GAP_MS - performance.now();
+  if (s.running || wait > 0) {
+    s.again ??= setTimeout(
+      () => {
+        s.again = undefined;
+        sweepSoon(call, client);
+      },
+      Math.max(wait, SWEEP_GAP_MS / 10),
+    );
+    s.again.unref();
+    return;
+  }
   const following = attachments(call);
   if (![...call.runtime.procs.keys()].some((id) => (following.get(id) ?? 0) === 0)) return;
+  s.running = true;
   client
     .list()
     .then((procs) => sweep(call, client, procs))
-    .catch(() => undefined);
+    .catch(() => undefined)
+    .finally(() => {
+      s.running = false;
+      s.at = performance.now();
+    });
 }
+
+const SWEEP_GAP_MS = 1000;
+const sweeps = new WeakMap<object, { running: boolean; at: number; again: NodeJS.Timeout | undefined }>();
 
 /**
  * Streams a process's events until it ends (or the client goes, or the deadline passes):
