@@ -31,6 +31,8 @@ type conn struct {
 	broken   atomic.Bool
 	done     bool // our side is shut for writing (guarded by wmu)
 	lastSent atomic.Int64
+	reuse    bool        // the host asked to send more requests after each answer
+	pending  *wire.Frame // the next request, read while the last one's stream ended
 }
 
 func newConn(s *Server, c *net.UnixConn) *conn {
@@ -154,6 +156,7 @@ func (c *conn) serve() {
 		c.sendError(wire.CodeAuthFailed, "authentication failed")
 		return
 	}
+	c.reuse = auth.Reuse
 	c.fr.Limit = wire.MaxPayload
 	f, err = c.fr.Next()
 	if err != nil {
@@ -161,9 +164,43 @@ func (c *conn) serve() {
 		return
 	}
 	c.c.SetDeadline(time.Time{})
+	for c.request(f) && c.reuse {
+		if f, err = c.nextRequest(); err != nil {
+			return
+		}
+	}
+}
+
+// ReuseIdle is how long a connection the host asked to reuse waits for its next request.
+const ReuseIdle = 30 * time.Second
+
+// nextRequest returns the host's next request on a reused connection: the one read while
+// the last stream ended, or the next frame within ReuseIdle. End of input, the deadline
+// and a broken connection end the connection quietly; a malformed frame is reported.
+func (c *conn) nextRequest() (wire.Frame, error) {
+	if f := c.pending; f != nil {
+		c.pending = nil
+		return *f, nil
+	}
+	c.c.SetReadDeadline(time.Now().Add(ReuseIdle))
+	f, err := c.fr.Next()
+	if err != nil {
+		var pe *wire.ProtocolError
+		if errors.As(err, &pe) {
+			c.readError(err)
+		}
+		return f, err
+	}
+	c.c.SetReadDeadline(time.Time{})
+	return f, nil
+}
+
+// request serves one request and reports whether its answer is complete with nothing
+// else pending, so that a host that asked for reuse may send another.
+func (c *conn) request(f wire.Frame) bool {
 	if f.Kind != wire.KindMsg {
 		c.sendError(wire.CodeProtocol, "expected a request message")
-		return
+		return false
 	}
 	if f.Type != wire.TypePing {
 		c.s.lastActivity.Store(time.Now().UnixNano())
@@ -171,11 +208,11 @@ func (c *conn) serve() {
 	if files.IsRequest(f.Type) {
 		if c.s.Files == nil {
 			c.sendError(wire.CodeUnsupported, fmt.Sprintf("this agent does not serve %q", f.Type))
-			return
+			return false
 		}
 		c.s.Files.Serve(fileConn{c}, f)
 		c.linger()
-		return
+		return false
 	}
 	if !requests[f.Type] {
 		if known[f.Type] || files.IsAnswer(f.Type) {
@@ -183,9 +220,9 @@ func (c *conn) serve() {
 		} else {
 			c.sendError(wire.CodeUnsupported, fmt.Sprintf("unknown request %q", f.Type))
 		}
-		return
+		return false
 	}
-	c.dispatch(f)
+	return c.dispatch(f) && !c.broken.Load()
 }
 
 // fileConn is the connection as the files package uses it.
@@ -230,7 +267,8 @@ func (c *conn) stdinOK(p *proc.Proc) bool {
 	return true
 }
 
-func (c *conn) dispatch(f wire.Frame) {
+// dispatch answers one request; see request for what it returns.
+func (c *conn) dispatch(f wire.Frame) bool {
 	switch f.Type {
 	case wire.TypePing:
 		c.send(c.s.pong())
@@ -239,29 +277,29 @@ func (c *conn) dispatch(f wire.Frame) {
 	case wire.TypeStart:
 		req, ok := decode[wire.Start](c, f)
 		if !ok {
-			return
+			return true
 		}
 		p, cursors, err := c.s.Procs.Start(&req, true)
 		if err != nil {
 			c.sendErr(err)
-			return
+			return true
 		}
 		if c.send(wire.Started{Type: wire.TypeStarted, ID: p.ID, PID: p.PID}) != nil {
 			ring.ClosePair(cursors)
 			if !p.Keep {
 				p.Kill()
 			}
-			return
+			return false
 		}
-		c.stream(p, cursors, true, req.Stdin, !req.Keep, req.OutputLimit)
+		return c.stream(p, cursors, true, req.Stdin, !req.Keep, req.OutputLimit)
 	case wire.TypeAttach:
 		req, ok := decode[wire.Attach](c, f)
 		if !ok {
-			return
+			return true
 		}
 		p, ok := c.proc(req.ID)
 		if !ok || req.Stdin && !c.stdinOK(p) {
-			return
+			return true
 		}
 		var cursors [2]*ring.Cursor
 		running := p.Running()
@@ -269,9 +307,9 @@ func (c *conn) dispatch(f wire.Frame) {
 			// No cursors: nothing is read or pinned, the task writes on into its rings.
 			if c.send(wire.Attached{Type: wire.TypeAttached, ID: p.ID, PID: p.PID, Running: running,
 				Stdout: req.Stdout, Stderr: req.Stderr}) == nil {
-				c.stream(p, cursors, true, false, false, 0)
+				return c.stream(p, cursors, true, false, false, 0)
 			}
-			return
+			return false
 		}
 		if req.Follow {
 			cursors = [2]*ring.Cursor{p.Stdout.Follow(req.Stdout), p.Stderr.Follow(req.Stderr)}
@@ -287,18 +325,18 @@ func (c *conn) dispatch(f wire.Frame) {
 		}
 		if err != nil {
 			ring.ClosePair(cursors)
-			return
+			return false
 		}
-		c.stream(p, cursors, req.Follow, req.Stdin, false, 0)
+		return c.stream(p, cursors, req.Follow, req.Stdin, false, 0)
 	case wire.TypeSignal:
 		req, ok := decode[wire.Signal](c, f)
 		if !ok {
-			return
+			return true
 		}
 		sig, ok := proc.Signals[req.Signal]
 		if !ok {
 			c.sendError(wire.CodeInvalid, fmt.Sprintf("unknown signal %q", req.Signal))
-			return
+			return true
 		}
 		if p, ok := c.proc(req.ID); ok {
 			c.reply(p.Signal(sig))
@@ -306,7 +344,7 @@ func (c *conn) dispatch(f wire.Frame) {
 	case wire.TypeResize:
 		req, ok := decode[wire.Resize](c, f)
 		if !ok {
-			return
+			return true
 		}
 		if p, ok := c.proc(req.ID); ok {
 			c.reply(p.Resize(req.Cols, req.Rows))
@@ -314,17 +352,17 @@ func (c *conn) dispatch(f wire.Frame) {
 	case wire.TypeForget:
 		req, ok := decode[wire.IDRequest](c, f)
 		if !ok {
-			return
+			return true
 		}
 		c.reply(c.s.Procs.Forget(req.ID))
 	case wire.TypeKill:
 		req, ok := decode[wire.IDRequest](c, f)
 		if !ok {
-			return
+			return true
 		}
 		p, ok := c.proc(req.ID)
 		if !ok {
-			return
+			return true
 		}
 		p.Kill()
 		<-p.Done()
@@ -332,17 +370,19 @@ func (c *conn) dispatch(f wire.Frame) {
 	case wire.TypeStdin:
 		req, ok := decode[wire.IDRequest](c, f)
 		if !ok {
-			return
+			return true
 		}
 		p, ok := c.proc(req.ID)
 		if !ok || !c.stdinOK(p) {
-			return
+			return true
 		}
 		in := &input{c: c, p: p, stdin: true}
 		if err := in.loop(nil); err == errHostDone {
 			c.send(wire.Simple{Type: wire.TypeOK})
 		}
+		return false // ended by the host's end of input
 	}
+	return true
 }
 
 func (c *conn) reply(err error) {
@@ -369,6 +409,12 @@ type input struct {
 	stdin       bool // IN frames are allowed
 	closedSent  bool
 	stdinClosed bool
+	// On a reused connection: once over is set (the stream's last message is going out),
+	// a frame is the host's next request and goes to next; used says whether the host
+	// sent anything while attached (then nothing more is read as a request).
+	over atomic.Bool
+	used atomic.Bool
+	next chan wire.Frame
 }
 
 func (in *input) gone() {
@@ -392,6 +438,13 @@ func (in *input) loop(msgs func(wire.Frame) bool) error {
 				in.c.readError(err)
 			}
 			return err
+		}
+		if in.next != nil {
+			if in.over.Load() {
+				in.next <- f
+				return errHostDone
+			}
+			in.used.Store(true)
 		}
 		switch f.Kind {
 		case wire.KindIn:
@@ -453,15 +506,27 @@ func (in *input) inStream(f wire.Frame) bool {
 // end, while handling the host's input. When owner is set (a start without keep), the
 // process's tree is killed if the host goes away first.
 // A nil cursor is a stream not sent; limit (0: none) caps the bytes sent of each stream.
-func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owner bool, limit int64) {
+// It returns whether the connection may carry the host's next request (see request).
+func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owner bool, limit int64) bool {
 	c.s.attached.Add(1)
-	defer c.s.attached.Add(-1)
+	attached := true
+	defer func() {
+		if attached {
+			c.s.attached.Add(-1)
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer ring.ClosePair(cursors)
 
 	hostGone := make(chan struct{})
+	// A stream with input ends the connection as before: input the host sent before it
+	// saw the last message must not be taken for a request.
+	reuse := c.reuse && !stdin
 	in := &input{c: c, p: p, stdin: stdin}
+	if reuse {
+		in.next = make(chan wire.Frame, 1)
+	}
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -516,12 +581,19 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 			p.Kill()
 		}
 		c.c.Close()
-		return
+		return false
 	}
+	in.over.Store(reuse)
 	if follow {
 		c.send(p.ExitMessage())
 	} else {
 		c.send(wire.End{Type: wire.TypeEnd, Stdout: cursors[0].Pos(), Stderr: cursors[1].Pos()})
+	}
+	if reuse && !in.used.Load() {
+		cancel() // no keepalives on a connection between requests
+		c.s.attached.Add(-1)
+		attached = false
+		return c.awaitRequest(in.next, hostGone)
 	}
 	// Lingering close: input the host sent before it saw the reply is still unread here,
 	// and closing over unread data makes the host's socket fail (ECONNRESET) before it has
@@ -531,6 +603,29 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 	select {
 	case <-hostGone:
 	case <-time.After(lingerTimeout):
+	}
+	return false
+}
+
+// awaitRequest waits, after a stream on a reused connection, for the host's next request
+// (read by the stream's input loop), its end of input, or ReuseIdle.
+func (c *conn) awaitRequest(next <-chan wire.Frame, hostGone <-chan struct{}) bool {
+	idle := time.NewTimer(ReuseIdle)
+	defer idle.Stop()
+	select {
+	case f := <-next:
+		c.pending = &f
+		return true
+	case <-hostGone: // the input loop ends after handing a request over, too
+		select {
+		case f := <-next:
+			c.pending = &f
+			return true
+		default:
+			return false
+		}
+	case <-idle.C:
+		return false
 	}
 }
 

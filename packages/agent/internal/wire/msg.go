@@ -66,7 +66,7 @@ const (
 )
 
 // Features the agent announces in hello.
-var Features = []string{"exec", "tasks", "pty", "files", "watch"}
+var Features = []string{"exec", "tasks", "pty", "files", "watch", "reuse"}
 
 // VersionRange is a range of protocol versions.
 type VersionRange struct {
@@ -88,6 +88,9 @@ type Auth struct {
 	Type     string `json:"type"`
 	Protocol int    `json:"protocol"`
 	MAC      string `json:"mac"`
+	// Reuse asks to send further requests on this connection, each once the last one's
+	// answer is complete (agents that announce the "reuse" feature).
+	Reuse bool `json:"reuse,omitempty"`
 }
 
 // PTYSize is a terminal size.
