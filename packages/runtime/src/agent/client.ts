@@ -74,6 +74,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
   readonly #conn: AgentConnection;
   #stdinOpen: boolean;
   #detached = false;
+  /** Nothing was sent after the request, so the connection can carry another one. */
+  #quiet: boolean;
 
   readonly #sinks: { stdout?: OutputSink; stderr?: OutputSink };
 
@@ -91,6 +93,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
     this.pid = first.pid;
     this.startOffsets = { stdout: first.stdout, stderr: first.stderr };
     this.#stdinOpen = stdin;
+    this.#quiet = !stdin;
     const resume = () => conn.resume();
     this.stdout = new Readable({ read: resume, highWaterMark: 64 * 1024 });
     this.stderr = new Readable({ read: resume, highWaterMark: 64 * 1024 });
@@ -110,7 +113,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
             stream.destroy(stream.listenerCount('error') > 0 ? error : undefined);
           reject(error);
         } else resolve(value);
-        conn.destroy();
+        if (!error && this.#quiet) conn.recycle();
+        else conn.destroy();
       };
       conn.onFrame((frame) => {
         const error = this.#onFrame(frame, finish);
@@ -118,8 +122,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
       });
       // The first answer paused the connection; frames after it flow from here.
       conn.resume();
-      void conn.closed.then((error) => {
-        if (settled) return; // the usual case: the exit came first
+      conn.onClosed((error) => {
+        if (settled) return;
         if (this.#detached) finish(undefined);
         else
           finish(
@@ -223,16 +227,19 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
 
   /** Sends a signal to the process itself. */
   signal(signal: AgentSignal): void {
+    this.#quiet = false;
     this.#conn.send({ type: 'signal', signal });
   }
 
   /** Resizes its terminal (PTY processes). */
   resize(cols: number, rows: number): void {
+    this.#quiet = false;
     this.#conn.send({ type: 'resize', cols, rows });
   }
 
   /** Kills the whole process tree; `exited` then resolves with `killed: true`. */
   kill(): void {
+    this.#quiet = false;
     this.#conn.send({ type: 'kill' });
   }
 
@@ -242,6 +249,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
    */
   detach(): void {
     this.#detached = true;
+    this.#quiet = false;
     this.#conn.destroy();
   }
 }
@@ -266,11 +274,36 @@ export class AgentClient {
     return AgentConnection.open(this.endpoint, this.#connect);
   }
 
+  /**
+   * Sends `request` on an idle pooled connection (else a new one) and returns the first
+   * answer's wait. A pooled connection the agent closed meanwhile (it was idle too long,
+   * or the agent went away) gets the request again on a new connection: the agent never
+   * reads a request and then closes without answering.
+   */
+  async #send<T>(request: Request, wait: (conn: AgentConnection) => Promise<T>): Promise<[AgentConnection, T]> {
+    await resumeIfPaused(this.endpoint.runDir, `axo-ses-${this.endpoint.sessionId}`, this.#podman);
+    const pooled = AgentConnection.pooled(this.endpoint);
+    if (pooled) {
+      const answer = wait(pooled);
+      pooled.request(request);
+      try {
+        return [pooled, await answer];
+      } catch (error) {
+        if (!(error instanceof StaleConnection)) throw error;
+      }
+    }
+    const conn = await AgentConnection.open(this.endpoint, this.#connect);
+    const answer = wait(conn);
+    conn.request(request);
+    return [conn, await answer];
+  }
+
   /** Sends one request and returns the one answer, or throws the agent's error. */
-  async call(request: { readonly type: string } & Record<string, unknown>, timeoutMs = 30_000): Promise<AgentMessage> {
-    const conn = await this.open();
-    try {
-      return await new Promise<AgentMessage>((resolve, reject) => {
+  async call(request: Request, timeoutMs = 30_000): Promise<AgentMessage> {
+    let used: AgentConnection | undefined;
+    const wait = (conn: AgentConnection) => {
+      used = conn;
+      return new Promise<AgentMessage>((resolve, reject) => {
         const timer = setTimeout(
           () => reject(agentFailed(this.endpoint, `did not answer "${request.type}" within ${timeoutMs} ms`)),
           timeoutMs,
@@ -283,19 +316,28 @@ export class AgentClient {
           else if (frame.message.type === 'error') reject(agentError(this.endpoint, frame.message));
           else resolve(frame.message);
         });
-        void conn.closed.then((error) => {
+        conn.onClosed((error) => {
           clearTimeout(timer);
           if (answered) return; // the usual case; no error (and stack) to build
           reject(
-            AxoError.isInstance(error)
-              ? error
-              : agentFailed(this.endpoint, `closed the connection without answering "${request.type}"`, error),
+            conn.reused
+              ? new StaleConnection()
+              : AxoError.isInstance(error)
+                ? error
+                : agentFailed(this.endpoint, `closed the connection without answering "${request.type}"`, error),
           );
         });
-        conn.request(request);
       });
-    } finally {
-      conn.destroy();
+    };
+    try {
+      const [conn, answer] = await this.#send(request, wait);
+      // The one answer is complete: the connection can carry the next request.
+      if (answer.type !== 'error') conn.recycle();
+      else conn.destroy();
+      return answer;
+    } catch (error) {
+      used?.destroy();
+      throw error;
     }
   }
 
@@ -371,8 +413,7 @@ export class AgentClient {
     let first: StartedMessage;
     let conn: AgentConnection;
     try {
-      conn = await this.open();
-      first = await firstAnswer(conn, { ...spec, type: 'start' }, 'started');
+      [conn, first] = await this.#send({ ...spec, type: 'start' }, (c) => firstAnswer(c, 'start', 'started'));
     } finally {
       started();
     }
@@ -381,9 +422,7 @@ export class AgentClient {
 
   /** Attaches to a process by id, from offsets; `follow: false` reads what is held and ends. */
   async attach(id: string, options: AttachOptions = {}): Promise<AgentProcess> {
-    const conn = await this.open();
-    const first = await firstAnswer(
-      conn,
+    const [conn, first] = await this.#send(
       {
         type: 'attach',
         id,
@@ -393,16 +432,21 @@ export class AgentClient {
         stdin: options.stdin ?? false,
         ...(options.wait === true && { wait: true }),
       },
-      'attached',
+      (c) => firstAnswer(c, 'attach', 'attached'),
     );
     return new AgentProcess(conn, first as AttachedMessage, options.stdin === true);
   }
 }
 
-/** Sends a streaming request and waits for its first answer (`started`/`attached`). */
+/** A pooled connection that closed before answering: the request goes on a new one. */
+class StaleConnection extends Error {}
+
+type Request = { readonly type: string } & Record<string, unknown>;
+
+/** Waits for a streaming request's first answer (`started`/`attached`); the caller sends it. */
 function firstAnswer<T extends 'started' | 'attached'>(
   conn: AgentConnection,
-  request: { readonly type: string } & Record<string, unknown>,
+  request: string,
   type: T,
 ): Promise<Extract<AgentMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
@@ -418,19 +462,24 @@ function firstAnswer<T extends 'started' | 'attached'>(
       conn.destroy();
       if (frame.kind === FrameKind.msg && frame.message.type === 'error') {
         reject(agentError(conn.endpoint, frame.message));
-      } else reject(agentFailed(conn.endpoint, `answered "${request.type}" with something other than "${type}"`));
+      } else reject(agentFailed(conn.endpoint, `answered "${request}" with something other than "${type}"`));
     });
-    void conn.closed.then((error) => {
+    conn.onClosed((error) => {
       // Every connection closes; an error (and its stack) is built only when it matters.
       if (answered) return;
       reject(
-        AxoError.isInstance(error)
-          ? error
-          : new AxoError('SESSION_ENDED', `session ${conn.endpoint.sessionId} closed the connection before answering`, {
-              cause: error,
-            }),
+        conn.reused
+          ? new StaleConnection()
+          : AxoError.isInstance(error)
+            ? error
+            : new AxoError(
+                'SESSION_ENDED',
+                `session ${conn.endpoint.sessionId} closed the connection before answering`,
+                {
+                  cause: error,
+                },
+              ),
       );
     });
-    conn.request(request);
   });
 }

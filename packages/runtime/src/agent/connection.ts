@@ -118,15 +118,34 @@ function connectSafely(endpoint: AgentEndpoint): Promise<net.Socket> {
   });
 }
 
+/** Idle connections kept per session, and how long one may wait for its next request. */
+const POOL_SIZE = 8;
+const POOL_IDLE_MS = 2000;
+
+/**
+ * Connections whose last operation ended cleanly, per session (run dir and token: a
+ * session recreated under the same id has a new token), most recently used last. A
+ * command then costs no connect, greeting or HMAC: the agent reads the next request on
+ * the same connection (its "reuse" feature). Idle ones keep no process alive (unref) and
+ * close after POOL_IDLE_MS.
+ */
+const pool = new Map<string, AgentConnection[]>();
+const poolKey = (endpoint: AgentEndpoint) => `${endpoint.runDir}\0${endpoint.token}`;
+
 /** A live, authenticated-on-first-send connection to an agent. */
 export class AgentConnection {
   readonly endpoint: AgentEndpoint;
   readonly hello: HelloMessage;
   /** The protocol version chosen for this connection. */
   readonly protocol: number;
+  /** The agent takes further requests on this connection once an answer is complete. */
+  readonly reusable: boolean;
+  /** This connection carried an operation before the current one (it came from the pool). */
+  reused = false;
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
   #onFrame: ((frame: Frame) => void) | undefined;
+  #onClosed: ((error: Error | undefined) => void) | undefined;
   #closed: Promise<Error | undefined>;
   #error: Error | undefined;
   #paused = false;
@@ -134,6 +153,7 @@ export class AgentConnection {
   #socketClosed = false;
   #abandoned = false;
   #resolveClosed: () => void = () => {};
+  #closedDone = false;
 
   private constructor(endpoint: AgentEndpoint, socket: net.Socket, decoder: FrameDecoder, hello: HelloMessage) {
     this.endpoint = endpoint;
@@ -141,10 +161,17 @@ export class AgentConnection {
     this.#decoder = decoder;
     this.hello = hello;
     this.protocol = Math.min(hello.protocol.max, HOST_PROTOCOL.max);
+    this.reusable = hello.features.includes('reuse');
     // "Closed" means closed *and* every frame that arrived before was delivered: a paused
     // consumer must still get the exit message the agent sent just before closing.
     this.#closed = new Promise((resolve) => {
-      this.#resolveClosed = () => resolve(this.#error);
+      this.#resolveClosed = () => {
+        resolve(this.#error);
+        this.#closedDone = true;
+        const onClosed = this.#onClosed;
+        this.#onClosed = undefined;
+        onClosed?.(this.#error);
+      };
     });
     socket.once('close', () => {
       this.#socketClosed = true;
@@ -157,6 +184,63 @@ export class AgentConnection {
     socket.on('error', (error) => {
       this.#error ??= error;
     });
+    socket.on('timeout', () => this.destroy()); // idle in the pool for too long
+  }
+
+  /** An idle connection to this session's agent from the pool, if one is open. */
+  static pooled(endpoint: AgentEndpoint): AgentConnection | undefined {
+    const idle = pool.get(poolKey(endpoint));
+    for (let conn = idle?.pop(); conn; conn = idle?.pop()) {
+      if (conn.#socketClosed || conn.#socket.destroyed) continue;
+      conn.#socket.setTimeout(0);
+      conn.#socket.ref();
+      conn.#onFrame = undefined;
+      conn.#onClosed = undefined;
+      conn.reused = true;
+      return conn;
+    }
+    return undefined;
+  }
+
+  /**
+   * Hands the connection back once its operation ended cleanly (its last answer read,
+   * nothing sent after the request), for the next request to this session; anything else
+   * (or a full pool) closes it.
+   */
+  recycle(): void {
+    const idle = pool.get(poolKey(this.endpoint)) ?? [];
+    if (
+      !this.reusable ||
+      this.#socketClosed ||
+      this.#paused ||
+      this.#decoder.buffered > 0 ||
+      idle.length >= POOL_SIZE
+    ) {
+      this.destroy();
+      return;
+    }
+    // Idle, anything the agent says is out of place, save a keepalive that crossed the exit.
+    this.#onFrame = (frame) => {
+      if (frame.kind !== FrameKind.msg || frame.message.type !== 'keepalive') this.destroy();
+    };
+    this.#onClosed = () => {
+      const at = idle.indexOf(this);
+      if (at >= 0) idle.splice(at, 1);
+      if (idle.length === 0 && pool.get(poolKey(this.endpoint)) === idle) pool.delete(poolKey(this.endpoint));
+    };
+    idle.push(this);
+    pool.set(poolKey(this.endpoint), idle);
+    this.#socket.setTimeout(POOL_IDLE_MS);
+    this.#socket.unref();
+  }
+
+  /**
+   * Calls `handler` once when the connection closes, with the error that closed it; one
+   * handler at a time (a pooled connection carries many operations, and each sets its own).
+   */
+  onClosed(handler: (error: Error | undefined) => void): void {
+    if (this.#closedDone) queueMicrotask(() => handler(this.#error));
+    else this.#onClosed = handler;
   }
 
   /** Connects, reads the agent's hello and checks the protocol range; nothing is sent yet. */
@@ -205,6 +289,7 @@ export class AgentConnection {
       type: 'auth',
       protocol: this.protocol,
       mac: authMac(this.endpoint.token, this.hello.nonce),
+      ...(this.reusable && { reuse: true }),
     });
     this.#socket.write(Buffer.concat([auth, encodeMessage(message)]));
   }

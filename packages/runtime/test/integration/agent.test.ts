@@ -171,6 +171,10 @@ describe.skipIf(!gate.ok)('axo-agent in a real container', () => {
       provision: false,
     });
     podman(['exec', victim.container, 'sh', '-c', 'rm /.axo/run/agent.sock; ln -s /etc/passwd /.axo/run/agent.sock']);
+    // A connection made before the swap is to the agent itself and carries on ...
+    expect((await victim.exec(['true'])).exitCode).toBe(0);
+    // ... but once idle connections are gone (2 s), a new one refuses the link.
+    await sleep(2500);
     const error = await victim.exec(['true']).catch((e: unknown) => e);
     expect(AxoError.isInstance(error) && error.code).toBe('AGENT_FAILED');
     expect(String(error)).toMatch(/not a socket/);
