@@ -9,7 +9,6 @@ package shim
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,50 +32,195 @@ const (
 
 // Creds are the credentials a command runs with.
 type Creds struct {
-	UID    uint32   `json:"uid"`
-	GID    uint32   `json:"gid"`
-	Groups []uint32 `json:"groups"`
+	UID    uint32
+	GID    uint32
+	Groups []uint32
 }
 
 // Msg is one control message.
 type Msg struct {
-	Op string `json:"op"`
+	Op string
 	// start
-	Path  string   `json:"path,omitempty"`
-	Argv  []string `json:"argv,omitempty"`
-	Env   []string `json:"env,omitempty"`
-	Dir   string   `json:"dir,omitempty"`
-	Creds *Creds   `json:"creds,omitempty"`
-	PTY   bool     `json:"pty,omitempty"`
+	Path  string
+	Argv  []string
+	Env   []string
+	Dir   string
+	Creds *Creds
+	PTY   bool
 	// replies and signal
-	PID    int     `json:"pid,omitempty"`
-	Errno  int     `json:"errno,omitempty"`
-	Error  string  `json:"error,omitempty"`
-	Status *uint32 `json:"status,omitempty"`
-	Signal int     `json:"signal,omitempty"`
-	Reuse  bool    `json:"reuse,omitempty"`
+	PID    int
+	Errno  int
+	Error  string
+	Status *uint32
+	Signal int
+	Reuse  bool
 
 	fds []int
 }
 
-// A message travels as a 4-byte big-endian length and its JSON, split into packets of at
+// A message travels as a 4-byte big-endian length and its body, split into packets of at
 // most packetSize (a start spec can exceed one packet's limit); the fds ride on the first.
+// Both ends are the same binary, so the body is a fixed binary layout, not JSON: a command
+// costs three messages, and encoding/json's reflection was a tenth of a shim's work.
 const (
 	packetSize = 32 << 10
 	maxMsg     = 8 << 20
 )
 
+// ops numbers the operations on the wire (index = code).
+var ops = [...]string{"", OpStart, OpStarted, OpFailed, OpExit, OpSignal, OpKill, OpRelease, OpReleased, OpQuit}
+
+const (
+	flagPTY = 1 << iota
+	flagReuse
+	flagStatus
+	flagCreds
+)
+
+// encode lays m out as: op u8, flags u8, pid, errno, signal (i32 each), status, uid, gid
+// (u32 each), groups (count + u32 each), path, dir, error (u32 length + bytes each), argv
+// and env (count + strings); all big-endian, after the 4-byte body length.
 func encode(m *Msg) ([]byte, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
+	op := 0
+	for i, name := range ops {
+		if name == m.Op && i > 0 {
+			op = i
+		}
 	}
-	if len(body) > maxMsg {
-		return nil, fmt.Errorf("shim message of %d bytes is too large", len(body))
+	if op == 0 {
+		return nil, fmt.Errorf("unknown shim operation %q", m.Op)
 	}
-	out := make([]byte, 4, 4+len(body))
-	binary.BigEndian.PutUint32(out, uint32(len(body)))
-	return append(out, body...), nil
+	var flags byte
+	var status, uid, gid uint32
+	var groups []uint32
+	if m.PTY {
+		flags |= flagPTY
+	}
+	if m.Reuse {
+		flags |= flagReuse
+	}
+	if m.Status != nil {
+		flags |= flagStatus
+		status = *m.Status
+	}
+	if m.Creds != nil {
+		flags |= flagCreds
+		uid, gid, groups = m.Creds.UID, m.Creds.GID, m.Creds.Groups
+	}
+	size := 4 + 2 + 6*4 + 4 + 4*len(groups) + 3*4 + len(m.Path) + len(m.Dir) + len(m.Error) + 8
+	for _, list := range [2][]string{m.Argv, m.Env} {
+		for _, a := range list {
+			size += 4 + len(a)
+		}
+	}
+	if size-4 > maxMsg {
+		return nil, fmt.Errorf("shim message of %d bytes is too large", size-4)
+	}
+	b := make([]byte, 4, size)
+	binary.BigEndian.PutUint32(b, uint32(size-4))
+	b = append(b, byte(op), flags)
+	for _, v := range [...]uint32{uint32(int32(m.PID)), uint32(int32(m.Errno)), uint32(int32(m.Signal)), status, uid, gid, uint32(len(groups))} {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	for _, g := range groups {
+		b = binary.BigEndian.AppendUint32(b, g)
+	}
+	for _, str := range [...]string{m.Path, m.Dir, m.Error} {
+		b = appendString(b, str)
+	}
+	for _, list := range [2][]string{m.Argv, m.Env} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(list)))
+		for _, a := range list {
+			b = appendString(b, a)
+		}
+	}
+	return b, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+}
+
+// decoder reads encode's layout, refusing anything that does not fit.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) u32() uint32 {
+	if len(d.b) < 4 {
+		d.bad = true
+		return 0
+	}
+	v := binary.BigEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.u32()
+	if d.bad || uint64(n) > uint64(len(d.b)) {
+		d.bad = true
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) list() []string {
+	n := d.u32()
+	// Each element takes at least its 4-byte length: a count beyond that is a lie.
+	if d.bad || uint64(n)*4 > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func decode(body []byte) (*Msg, error) {
+	if len(body) < 2 || body[0] == 0 || int(body[0]) >= len(ops) {
+		return nil, errBadMsg
+	}
+	m := &Msg{Op: ops[body[0]]}
+	flags := body[1]
+	d := decoder{b: body[2:]}
+	m.PID, m.Errno, m.Signal = int(int32(d.u32())), int(int32(d.u32())), int(int32(d.u32()))
+	status, uid, gid := d.u32(), d.u32(), d.u32()
+	n := d.u32()
+	if d.bad || uint64(n)*4 > uint64(len(d.b)) {
+		return nil, errBadMsg
+	}
+	var groups []uint32
+	if flags&flagCreds != 0 {
+		groups = make([]uint32, n)
+	}
+	for i := uint32(0); i < n; i++ {
+		g := d.u32()
+		if groups != nil {
+			groups[i] = g
+		}
+	}
+	m.Path, m.Dir, m.Error = d.str(), d.str(), d.str()
+	m.Argv, m.Env = d.list(), d.list()
+	if d.bad || len(d.b) != 0 {
+		return nil, errBadMsg
+	}
+	m.PTY, m.Reuse = flags&flagPTY != 0, flags&flagReuse != 0
+	if flags&flagStatus != 0 {
+		m.Status = &status
+	}
+	if flags&flagCreds != 0 {
+		m.Creds = &Creds{UID: uid, GID: gid, Groups: groups}
+	}
+	return m, nil
 }
 
 // packetConn is what both ends need (each end's *net.UnixConn).
@@ -168,9 +312,9 @@ func (r *receiver) recv() (*Msg, error) {
 	if len(body) != total {
 		return fail(errBadMsg)
 	}
-	m := &Msg{}
-	if err := json.Unmarshal(body, m); err != nil {
-		return fail(fmt.Errorf("%w: %v", errBadMsg, err))
+	m, err := decode(body)
+	if err != nil {
+		return fail(err)
 	}
 	m.fds = fds
 	return m, nil
