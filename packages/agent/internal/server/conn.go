@@ -536,7 +536,8 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 		}()
 		in.loop(in.inStream)
 	}()
-	go c.keepalive(ctx)
+	keepalive := c.keepalive()
+	defer keepalive.Stop()
 
 	outErr := make(chan error, 2)
 	pumps := 0
@@ -583,6 +584,9 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 		c.c.Close()
 		return false
 	}
+	if reuse {
+		keepalive.Stop() // nothing after the last message: the host may send its next request
+	}
 	in.over.Store(reuse)
 	if follow {
 		c.send(p.ExitMessage())
@@ -590,7 +594,6 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 		c.send(wire.End{Type: wire.TypeEnd, Stdout: cursors[0].Pos(), Stderr: cursors[1].Pos()})
 	}
 	if reuse && !in.used.Load() {
-		cancel() // no keepalives on a connection between requests
 		c.s.attached.Add(-1)
 		attached = false
 		return c.awaitRequest(in.next, hostGone)
@@ -691,20 +694,43 @@ func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name st
 	}
 }
 
-func (c *conn) keepalive(ctx context.Context) {
-	defer func() { recover() }()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// keepalive sends a keepalive whenever nothing was sent for KeepaliveIdle, checking once a
+// second until stopped (a timer, not a goroutine: every command has a stream).
+func (c *conn) keepalive() *keepaliveTimer {
+	k := &keepaliveTimer{}
+	k.t = time.AfterFunc(time.Second, func() {
+		defer func() { recover() }()
+		if k.stopped.Load() {
 			return
-		case now := <-t.C:
-			if now.Sub(time.Unix(0, c.lastSent.Load())) >= KeepaliveIdle {
-				if c.send(wire.Simple{Type: wire.TypeKeepalive}) != nil {
-					return
-				}
+		}
+		if time.Since(time.Unix(0, c.lastSent.Load())) >= KeepaliveIdle {
+			frame, _ := wire.EncodeMessage(wire.Simple{Type: wire.TypeKeepalive})
+			c.wmu.Lock()
+			// Checked under the write lock: once Stop has returned, no keepalive can
+			// follow the stream's last message (the host's next request would get it).
+			err := errDone
+			if !k.stopped.Load() {
+				err = c.write(frame, nil)
+			}
+			c.wmu.Unlock()
+			if err != nil {
+				return
 			}
 		}
-	}
+		if !k.stopped.Load() {
+			k.t.Reset(time.Second)
+		}
+	})
+	return k
+}
+
+type keepaliveTimer struct {
+	t       *time.Timer
+	stopped atomic.Bool
+}
+
+// Stop ends the keepalives: none follows a message sent after it returns.
+func (k *keepaliveTimer) Stop() {
+	k.stopped.Store(true)
+	k.t.Stop()
 }
