@@ -50,8 +50,9 @@ type Command struct {
 
 // DefaultTrimEvery is how often a pool grown by a burst checks whether to shrink: it
 // keeps as many idle shims as were busy at once during the last period, so they go
-// within two periods of the burst.
-const DefaultTrimEvery = 5 * time.Second
+// within two periods of the burst. An agent's bursts come a model's turn (seconds to
+// tens of seconds) apart; a pool that shrank in between started its shims again.
+const DefaultTrimEvery = 30 * time.Second
 
 // Pool keeps idle shims ready so a command costs one fork+exec. It refills in the
 // background whenever fewer than minIdle are ready and keeps maxIdle when quiet. A burst
