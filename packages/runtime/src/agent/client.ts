@@ -1,4 +1,5 @@
-// Operations on a session's agent: one connection each. Streams carry backpressure both
+// Operations on a session's agent: one connection each, taken from the session's idle
+// connections when one is there (connection.ts's pool). Streams carry backpressure both
 // ways: a slow consumer of stdout pauses the socket (so the agent, then the command, is
 // slowed), and stdin is written only as fast as the socket drains.
 import { EventEmitter } from 'node:events';
@@ -254,7 +255,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
   }
 }
 
-/** Talks to one session's agent. Cheap to create; every call opens its own connection. */
+/** Talks to one session's agent. Cheap to create; every call has a connection of its own while it runs. */
 export class AgentClient {
   readonly endpoint: AgentEndpoint;
   readonly #connect: ConnectOptions;
