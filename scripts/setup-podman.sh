@@ -113,7 +113,7 @@ dropin_merge() { # section key value
       /^\[/ { in_s = ($0 == s); next }
       in_s && NF && $0 !~ /^#/ { split($0, kv, "="); gsub(/ /, "", kv[1]); if (kv[1] != k) print }
     '
-    [ "$s" = "$section" ] && echo "$key = $value"
+    if [ "$s" = "$section" ]; then echo "$key = $value"; fi
   done
 }
 set_dropin_key() { # section key value
