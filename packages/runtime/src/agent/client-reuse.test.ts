@@ -26,8 +26,12 @@ interface Conn {
  * `ping` a pong; `kill` in a stream ends it as killed. `closeAfter` closes a connection
  * when a request comes after its n-th answer (the request is never read); without the
  * "reuse" feature a connection ends after its answer, as an older agent's does.
+ * `garbleAfter` answers the request after the n-th answer with a frame of no known kind.
  */
-function fakeAgent(dir: string, options: { features?: string[]; closeAfter?: number; holdStart?: boolean } = {}) {
+function fakeAgent(
+  dir: string,
+  options: { features?: string[]; closeAfter?: number; holdStart?: boolean; garbleAfter?: number } = {},
+) {
   mkdirSync(join(dir, 's'), { recursive: true, mode: 0o700 });
   const conns: Conn[] = [];
   const features = options.features ?? ['exec', 'reuse'];
@@ -69,6 +73,10 @@ function fakeAgent(dir: string, options: { features?: string[]; closeAfter?: num
           return;
         }
         conn.requests.push(m);
+        if (answered === options.garbleAfter) {
+          socket.write(Buffer.from([9, 0, 0, 0, 0]));
+          continue;
+        }
         if (m.type === 'ping')
           send({ type: 'pong', agent: 'fake', protocol: 1, procs: 0, attached: 0, uptimeMs: 1, idleMs: 1 });
         else if (m.type === 'start' && options.holdStart) {
@@ -167,6 +175,33 @@ describe('AgentClient connection reuse', () => {
     expect(await run(client)).toMatchObject({ exitCode: 0 });
     await client.ping();
     expect(conns.map((c) => c.requests.map((r) => r.type))).toEqual([['start'], ['start'], ['ping']]);
+  });
+
+  it('sends nothing on a connection it gave back once its process ended', async () => {
+    const { conns } = agent();
+    const a = await client.start({ argv: ['true'], env: {} });
+    expect(await a.exited).toMatchObject({ exitCode: 0 });
+    // Calls a caller may still make after the exit (an abort, a failed output pipe).
+    a.kill();
+    a.signal('TERM');
+    a.resize(80, 24);
+    a.detach();
+    expect(await run(client)).toMatchObject({ exitCode: 0 });
+    expect(conns.map((c) => c.requests.map((r) => r.type))).toEqual([['start', 'start']]);
+  });
+
+  it('does not send a request again when this side gave up the pooled connection', async () => {
+    const { conns } = agent({ garbleAfter: 1 });
+    await run(client);
+    await expect(run(client)).rejects.toMatchObject({ code: 'AGENT_FAILED' });
+    // Run once, on the pooled connection; never again on a new one.
+    expect(conns.map((c) => c.requests.map((r) => r.type))).toEqual([['start', 'start']]);
+  });
+
+  it('fails an operation whose answer is a broken frame, never hangs it', async () => {
+    agent({ garbleAfter: 0 });
+    await expect(run(client)).rejects.toMatchObject({ code: 'AGENT_FAILED' });
+    await expect(client.ping()).rejects.toMatchObject({ code: 'AGENT_FAILED' });
   });
 
   it('closes an idle connection after two seconds', async () => {

@@ -75,6 +75,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
   readonly #conn: AgentConnection;
   #stdinOpen: boolean;
   #detached = false;
+  /** The exit (or end) arrived: the connection went back to the pool or was closed, and is not ours. */
+  #ended = false;
   /** Nothing was sent after the request, so the connection can carry another one. */
   #quiet: boolean;
 
@@ -95,7 +97,9 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
     this.startOffsets = { stdout: first.stdout, stderr: first.stderr };
     this.#stdinOpen = stdin;
     this.#quiet = !stdin;
-    const resume = () => conn.resume();
+    const resume = () => {
+      if (!this.#ended) conn.resume();
+    };
     this.stdout = new Readable({ read: resume, highWaterMark: 64 * 1024 });
     this.stderr = new Readable({ read: resume, highWaterMark: 64 * 1024 });
     this.stdin = stdin ? this.#inputStream() : null;
@@ -104,6 +108,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
       const finish = (value: AgentExit | undefined, error?: Error) => {
         if (settled) return;
         settled = true;
+        this.#ended = true;
         this.stdout.push(null);
         this.stderr.push(null);
         this.#stdinOpen = false;
@@ -196,13 +201,17 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
     if (!pending) return;
     this.#conn.pause();
     pending.then(
-      () => this.#conn.resume(),
+      () => this.#resume(),
       () => {
         // A sink that cannot take output any more (its reader left): stop the command.
         this.kill();
-        this.#conn.resume();
+        this.#resume();
       },
     );
+  }
+
+  #resume(): void {
+    if (!this.#ended) this.#conn.resume();
   }
 
   #inputStream(): Writable {
@@ -228,18 +237,21 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
 
   /** Sends a signal to the process itself. */
   signal(signal: AgentSignal): void {
+    if (this.#ended) return;
     this.#quiet = false;
     this.#conn.send({ type: 'signal', signal });
   }
 
   /** Resizes its terminal (PTY processes). */
   resize(cols: number, rows: number): void {
+    if (this.#ended) return;
     this.#quiet = false;
     this.#conn.send({ type: 'resize', cols, rows });
   }
 
   /** Kills the whole process tree; `exited` then resolves with `killed: true`. */
   kill(): void {
+    if (this.#ended) return;
     this.#quiet = false;
     this.#conn.send({ type: 'kill' });
   }
@@ -250,6 +262,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
    */
   detach(): void {
     this.#detached = true;
+    if (this.#ended) return;
     this.#quiet = false;
     this.#conn.destroy();
   }
@@ -321,7 +334,7 @@ export class AgentClient {
           clearTimeout(timer);
           if (answered) return; // the usual case; no error (and stack) to build
           reject(
-            conn.reused
+            conn.closedByAgent
               ? new StaleConnection()
               : AxoError.isInstance(error)
                 ? error
@@ -469,7 +482,7 @@ function firstAnswer<T extends 'started' | 'attached'>(
       // Every connection closes; an error (and its stack) is built only when it matters.
       if (answered) return;
       reject(
-        conn.reused
+        conn.closedByAgent
           ? new StaleConnection()
           : AxoError.isInstance(error)
             ? error

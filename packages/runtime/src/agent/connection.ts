@@ -152,6 +152,7 @@ export class AgentConnection {
   #authed = false;
   #socketClosed = false;
   #abandoned = false;
+  #broken = false;
   #resolveClosed: () => void = () => {};
   #closedDone = false;
 
@@ -189,8 +190,10 @@ export class AgentConnection {
 
   /** An idle connection to this session's agent from the pool, if one is open. */
   static pooled(endpoint: AgentEndpoint): AgentConnection | undefined {
-    const idle = pool.get(poolKey(endpoint));
+    const key = poolKey(endpoint);
+    const idle = pool.get(key);
     for (let conn = idle?.pop(); conn; conn = idle?.pop()) {
+      if (idle?.length === 0) pool.delete(key);
       if (conn.#socketClosed || conn.#socket.destroyed) continue;
       conn.#socket.setTimeout(0);
       conn.#socket.ref();
@@ -346,6 +349,14 @@ export class AgentConnection {
     if (!this.#paused) this.#socket.resume();
   }
 
+  /**
+   * The agent closed the connection (or it broke), not this side: a request sent on it
+   * was not run, since the agent never reads a request and then closes without answering.
+   */
+  get closedByAgent(): boolean {
+    return this.#socketClosed && !this.#abandoned;
+  }
+
   /** Resolves when the connection has closed, with the error that closed it, if any. */
   get closed(): Promise<Error | undefined> {
     return this.#closed;
@@ -365,22 +376,24 @@ export class AgentConnection {
 
   #pump(): void {
     try {
-      while (this.#onFrame && !this.#paused) {
+      // After a broken frame nothing more is decoded: what follows it means nothing.
+      while (this.#onFrame && !this.#paused && !this.#broken) {
         const frame = this.#decoder.next();
         if (!frame) break;
         this.#onFrame(frame);
       }
-      // Once the socket is gone, what arrived before is delivered first (unless this side
-      // gave up on the connection itself).
-      const delivered = this.#decoder.buffered === 0 || (this.#onFrame !== undefined && !this.#paused);
-      if (this.#socketClosed && (delivered || this.#abandoned)) this.#resolveClosed();
     } catch (error) {
+      this.#broken = true;
       const reason =
         error instanceof ProtocolError
           ? agentFailed(this.endpoint, `broke the protocol: ${error.message}`, error)
           : (error as Error);
       this.destroy(reason);
     }
+    // Once the socket is gone, what arrived before is delivered first (unless this side
+    // gave up on the connection itself).
+    const delivered = this.#decoder.buffered === 0 || (this.#onFrame !== undefined && !this.#paused);
+    if (this.#socketClosed && (delivered || this.#abandoned)) this.#resolveClosed();
   }
 }
 
