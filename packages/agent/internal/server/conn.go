@@ -440,7 +440,9 @@ func (in *input) loop(msgs func(wire.Frame) bool) error {
 			return err
 		}
 		if in.next != nil {
-			if in.over.Load() {
+			// A host that spoke on the stream closes the connection after it: what it sends
+			// then is read and discarded until it does (the lingering close), never a request.
+			if in.over.Load() && !in.used.Load() {
 				in.next <- f
 				return errHostDone
 			}
@@ -698,6 +700,9 @@ func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name st
 // second until stopped (a timer, not a goroutine: every command has a stream).
 func (c *conn) keepalive() *keepaliveTimer {
 	k := &keepaliveTimer{}
+	// Held while the timer is made, so its callback never reads k.t before it is set.
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.t = time.AfterFunc(time.Second, func() {
 		defer func() { recover() }()
 		if k.stopped.Load() {
@@ -717,14 +722,17 @@ func (c *conn) keepalive() *keepaliveTimer {
 				return
 			}
 		}
+		k.mu.Lock()
 		if !k.stopped.Load() {
 			k.t.Reset(time.Second)
 		}
+		k.mu.Unlock()
 	})
 	return k
 }
 
 type keepaliveTimer struct {
+	mu      sync.Mutex // guards t
 	t       *time.Timer
 	stopped atomic.Bool
 }
@@ -732,5 +740,7 @@ type keepaliveTimer struct {
 // Stop ends the keepalives: none follows a message sent after it returns.
 func (k *keepaliveTimer) Stop() {
 	k.stopped.Store(true)
+	k.mu.Lock()
 	k.t.Stop()
+	k.mu.Unlock()
 }
