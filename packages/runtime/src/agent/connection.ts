@@ -216,7 +216,7 @@ export class AgentConnection {
       !this.reusable ||
       this.#socketClosed ||
       this.#paused ||
-      this.#decoder.buffered > 0 ||
+      !this.#decoder.atBoundary ||
       idle.length >= POOL_SIZE
     ) {
       this.destroy();

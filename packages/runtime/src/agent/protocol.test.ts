@@ -6,6 +6,7 @@ import {
   encodeFrame,
   encodeMessage,
   FrameDecoder,
+  FrameKind,
   MAX_PAYLOAD,
   ProtocolError,
   parseAgentMessage,
@@ -71,16 +72,53 @@ describe('agent protocol (golden frames shared with the Go agent)', () => {
     expect(() => decoder.nextRaw()).toThrow(/exceeds 1 MiB/);
   });
 
-  it('reassembles frames split at every byte boundary', () => {
+  it('reassembles frames split at every byte boundary (output frames as their pieces)', () => {
     const frames = golden.valid.map((f) => Buffer.from(f.hex, 'hex'));
     const all = Buffer.concat(frames);
     const decoder = new FrameDecoder();
-    const seen: string[] = [];
+    const pieces: { kind: number; payload: Buffer }[] = [];
     for (let i = 0; i < all.length; i++) {
       decoder.push(all.subarray(i, i + 1));
-      for (let raw = decoder.nextRaw(); raw; raw = decoder.nextRaw()) seen.push(raw.payload.toString('hex'));
+      for (let raw = decoder.nextRaw(); raw; raw = decoder.nextRaw()) pieces.push(raw);
     }
-    expect(seen).toEqual(frames.map((f) => f.subarray(5).toString('hex')));
+    expect(decoder.atBoundary).toBe(true);
+    for (const frame of frames) {
+      const length = frame.readUInt32BE(1);
+      const parts: Buffer[] = [];
+      do {
+        const piece = pieces.shift();
+        expect(piece?.kind).toBe(frame[0]);
+        parts.push(piece?.payload ?? Buffer.alloc(0));
+      } while (Buffer.concat(parts).length < length);
+      expect(Buffer.concat(parts).toString('hex')).toBe(frame.subarray(5).toString('hex'));
+    }
+    expect(pieces).toEqual([]);
+  });
+
+  it('hands a megabyte of output on as the reads brought it, without copying it together', () => {
+    const payload = Buffer.alloc(MAX_PAYLOAD, 7);
+    const wire = Buffer.concat([encodeFrame(FrameKind.out, payload), encodeMessage({ type: 'keepalive' })]);
+    const chunks = Array.from({ length: Math.ceil(wire.length / 65536) }, (_, i) =>
+      Buffer.from(wire.subarray(i * 65536, (i + 1) * 65536)),
+    );
+    const decoder = new FrameDecoder();
+    const out: Buffer[] = [];
+    const kinds: number[] = [];
+    for (const chunk of chunks) {
+      decoder.push(chunk);
+      for (let raw = decoder.nextRaw(); raw; raw = decoder.nextRaw()) {
+        kinds.push(raw.kind);
+        if (raw.kind === FrameKind.out) {
+          out.push(raw.payload);
+          // A view of a chunk as it arrived, not a copy.
+          expect(chunks.some((c) => c.buffer === raw.payload.buffer)).toBe(true);
+        }
+      }
+    }
+    expect(Buffer.concat(out).equals(payload)).toBe(true);
+    expect(out.length).toBeGreaterThan(15);
+    expect(kinds.at(-1)).toBe(FrameKind.msg);
+    expect(decoder.atBoundary).toBe(true);
   });
 
   // Messages only the agent sends are validated field by field; each golden one must pass

@@ -73,10 +73,17 @@ export function parseMessagePayload(payload: Uint8Array): Record<string, unknown
 export class FrameDecoder {
   #chunks: Buffer[] = [];
   #size = 0;
+  /** An output frame being handed on piece by piece: its kind and the bytes still to come. */
+  #partial: { readonly kind: FrameKind; left: number } | undefined;
 
   /** Bytes buffered and not yet decoded. */
   get buffered(): number {
     return this.#size;
+  }
+
+  /** Nothing buffered and no frame begun: the next byte starts a frame. */
+  get atBoundary(): boolean {
+    return this.#size === 0 && this.#partial === undefined;
   }
 
   push(chunk: Buffer): void {
@@ -85,14 +92,24 @@ export class FrameDecoder {
     this.#size += chunk.length;
   }
 
-  /** The next whole frame (raw payload), or undefined when more bytes are needed. */
+  /**
+   * The next frame (raw payload), or undefined when more bytes are needed. Output frames
+   * (stdout, stderr) come as the bytes arrive, in pieces of what one read brought: they are
+   * byte streams, and a megabyte frame is then never copied together.
+   */
   nextRaw(): { kind: FrameKind; payload: Buffer } | undefined {
+    if (this.#partial) return this.#piece(this.#partial);
     if (this.#size < 5) return undefined;
     const header = this.#peek(5);
     const kind = header[0] as number;
     if (kind < 1 || kind > 4) throw new ProtocolError('kind', `unknown frame kind ${kind}`);
     const length = header.readUInt32BE(1);
     if (length > MAX_PAYLOAD) throw new ProtocolError('length', `frame of ${length} bytes exceeds 1 MiB`);
+    if ((kind === FrameKind.out || kind === FrameKind.err) && length > 0) {
+      this.#take(5);
+      this.#partial = { kind, left: length };
+      return this.#piece(this.#partial);
+    }
     if (this.#size < 5 + length) return undefined;
     this.#take(5);
     return { kind: kind as FrameKind, payload: this.#take(length) };
@@ -104,6 +121,16 @@ export class FrameDecoder {
     if (!raw) return undefined;
     if (raw.kind === FrameKind.msg) return { kind: raw.kind, message: parseAgentMessage(raw.payload) };
     return { kind: raw.kind, data: raw.payload };
+  }
+
+  /** What is here of a partial frame, from the first buffered chunk only (no copy). */
+  #piece(partial: { readonly kind: FrameKind; left: number }): { kind: FrameKind; payload: Buffer } | undefined {
+    const first = this.#chunks[0];
+    if (!first) return undefined;
+    const payload = this.#take(Math.min(first.length, partial.left));
+    partial.left -= payload.length;
+    if (partial.left === 0) this.#partial = undefined;
+    return { kind: partial.kind, payload };
   }
 
   #peek(n: number): Buffer {
