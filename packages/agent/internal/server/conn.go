@@ -441,7 +441,7 @@ func (in *input) loop(msgs func(wire.Frame) bool) error {
 		}
 		if in.next != nil {
 			// A host that spoke on the stream closes the connection after it: what it sends
-			// then is read and discarded until it does (the lingering close), never a request.
+			// then is still the stream's (a late kill, say) until it does, never a request.
 			if in.over.Load() && !in.used.Load() {
 				in.next <- f
 				return errHostDone

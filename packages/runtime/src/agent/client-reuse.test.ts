@@ -190,6 +190,12 @@ describe('AgentClient connection reuse', () => {
     expect(conns.map((c) => c.requests.map((r) => r.type))).toEqual([['start', 'start']]);
   });
 
+  it('says why when a new connection closes without an answer (nothing to send again)', async () => {
+    agent({ closeAfter: 0 });
+    await expect(client.ping()).rejects.toMatchObject({ code: 'AGENT_FAILED' });
+    await expect(run(client)).rejects.toMatchObject({ code: 'SESSION_ENDED' });
+  });
+
   it('does not send a request again when this side gave up the pooled connection', async () => {
     const { conns } = agent({ garbleAfter: 1 });
     await run(client);

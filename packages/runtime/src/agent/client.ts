@@ -334,7 +334,7 @@ export class AgentClient {
           clearTimeout(timer);
           if (answered) return; // the usual case; no error (and stack) to build
           reject(
-            conn.closedByAgent
+            conn.reused && conn.closedByAgent
               ? new StaleConnection()
               : AxoError.isInstance(error)
                 ? error
@@ -482,7 +482,7 @@ function firstAnswer<T extends 'started' | 'attached'>(
       // Every connection closes; an error (and its stack) is built only when it matters.
       if (answered) return;
       reject(
-        conn.closedByAgent
+        conn.reused && conn.closedByAgent
           ? new StaleConnection()
           : AxoError.isInstance(error)
             ? error
