@@ -195,8 +195,14 @@ func dialRaw(t testing.TB, sock string) *client {
 // dial connects and sends auth followed by req in one write, as the host does.
 func (a *agent) dial(t testing.TB, req any) *client {
 	t.Helper()
+	return a.dialAuth(t, req, false)
+}
+
+// dialAuth is dial, asking to reuse the connection when reuse is set.
+func (a *agent) dialAuth(t testing.TB, req any, reuse bool) *client {
+	t.Helper()
 	cl := dialRaw(t, a.sock)
-	auth, _ := wire.EncodeMessage(wire.Auth{Type: wire.TypeAuth, Protocol: 1, MAC: wire.ComputeMAC(a.token, cl.hello.Nonce)})
+	auth, _ := wire.EncodeMessage(wire.Auth{Type: wire.TypeAuth, Protocol: 1, MAC: wire.ComputeMAC(a.token, cl.hello.Nonce), Reuse: reuse})
 	r, err := wire.EncodeMessage(req)
 	if err != nil {
 		t.Fatal(err)

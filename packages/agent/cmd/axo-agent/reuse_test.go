@@ -12,16 +12,7 @@ import (
 // dialReuse connects and authenticates asking to reuse the connection, with req.
 func (a *agent) dialReuse(t testing.TB, req any) *client {
 	t.Helper()
-	cl := dialRaw(t, a.sock)
-	auth, _ := wire.EncodeMessage(wire.Auth{Type: wire.TypeAuth, Protocol: 1, MAC: wire.ComputeMAC(a.token, cl.hello.Nonce), Reuse: true})
-	r, err := wire.EncodeMessage(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.c.Write(append(auth, r...)); err != nil {
-		t.Fatal(err)
-	}
-	return cl
+	return a.dialAuth(t, req, true)
 }
 
 // expectEOF checks that the agent ends the connection (without another frame).
