@@ -27,10 +27,12 @@ func (cl *client) expectEOF() {
 
 func TestReusedConnectionCarriesRequestAfterRequest(t *testing.T) {
 	a := shared(t)
+	probe := dialRaw(t, a.sock)
 	found := false
-	for _, f := range a.dialReuse(t, wire.Simple{Type: wire.TypePing}).hello.Features {
+	for _, f := range probe.hello.Features {
 		found = found || f == "reuse"
 	}
+	probe.close()
 	if !found {
 		t.Fatal(`hello does not announce "reuse"`)
 	}

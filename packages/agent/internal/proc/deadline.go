@@ -43,7 +43,7 @@ func (d *Deadline) fire() {
 		d.at = d.at.Add(f - d.frozen)
 		d.frozen = f
 	}
-	if wait := time.Until(d.at); wait > 0 { // extended meanwhile
+	if wait := time.Until(d.at); wait > 0 { // pushed back by frozen time
 		d.timer.Reset(wait)
 		d.mu.Unlock()
 		return

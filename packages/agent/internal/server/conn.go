@@ -185,10 +185,7 @@ func (c *conn) nextRequest() (wire.Frame, error) {
 	c.c.SetReadDeadline(time.Now().Add(ReuseIdle))
 	f, err := c.fr.Next()
 	if err != nil {
-		var pe *wire.ProtocolError
-		if errors.As(err, &pe) {
-			c.readError(err)
-		}
+		c.readError(err)
 		return f, err
 	}
 	c.c.SetReadDeadline(time.Time{})
@@ -586,9 +583,7 @@ func (c *conn) stream(p *proc.Proc, cursors [2]*ring.Cursor, follow, stdin, owne
 		c.c.Close()
 		return false
 	}
-	if reuse {
-		keepalive.Stop() // nothing after the last message: the host may send its next request
-	}
+	keepalive.Stop() // nothing after the last message: the host may send its next request
 	in.over.Store(reuse)
 	if follow {
 		c.send(p.ExitMessage())
@@ -696,51 +691,43 @@ func (c *conn) pumpOut(ctx context.Context, cur *ring.Cursor, kind byte, name st
 	}
 }
 
+// keepaliveFrame is what every keepalive sends.
+var keepaliveFrame, _ = wire.EncodeMessage(wire.Simple{Type: wire.TypeKeepalive})
+
 // keepalive sends a keepalive whenever nothing was sent for KeepaliveIdle, checking once a
 // second until stopped (a timer, not a goroutine: every command has a stream).
 func (c *conn) keepalive() *keepaliveTimer {
-	k := &keepaliveTimer{}
-	// Held while the timer is made, so its callback never reads k.t before it is set.
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k := &keepaliveTimer{c: c}
+	// The write lock guards the timer and its flag: the callback never sees k.t unset, and
+	// once Stop has returned no keepalive follows the stream's last message (the host's
+	// next request would get it).
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	k.t = time.AfterFunc(time.Second, func() {
 		defer func() { recover() }()
-		if k.stopped.Load() {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if k.stopped {
 			return
 		}
-		if time.Since(time.Unix(0, c.lastSent.Load())) >= KeepaliveIdle {
-			frame, _ := wire.EncodeMessage(wire.Simple{Type: wire.TypeKeepalive})
-			c.wmu.Lock()
-			// Checked under the write lock: once Stop has returned, no keepalive can
-			// follow the stream's last message (the host's next request would get it).
-			err := errDone
-			if !k.stopped.Load() {
-				err = c.write(frame, nil)
-			}
-			c.wmu.Unlock()
-			if err != nil {
-				return
-			}
+		if time.Since(time.Unix(0, c.lastSent.Load())) >= KeepaliveIdle && c.write(keepaliveFrame, nil) != nil {
+			return
 		}
-		k.mu.Lock()
-		if !k.stopped.Load() {
-			k.t.Reset(time.Second)
-		}
-		k.mu.Unlock()
+		k.t.Reset(time.Second)
 	})
 	return k
 }
 
 type keepaliveTimer struct {
-	mu      sync.Mutex // guards t
+	c       *conn
 	t       *time.Timer
-	stopped atomic.Bool
+	stopped bool // guarded by c.wmu
 }
 
 // Stop ends the keepalives: none follows a message sent after it returns.
 func (k *keepaliveTimer) Stop() {
-	k.stopped.Store(true)
-	k.mu.Lock()
+	k.c.wmu.Lock()
+	k.stopped = true
 	k.t.Stop()
-	k.mu.Unlock()
+	k.c.wmu.Unlock()
 }

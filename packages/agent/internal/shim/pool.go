@@ -490,7 +490,7 @@ func (p *Pool) startOn(ctx context.Context, s *Shim, spec *Msg, fds [3]int) (*Co
 	case m != nil:
 		c.PID = m.PID
 		return c, nil, nil, false
-	case s.isDead():
+	case s.isDead() && ctx.Err() == nil: // a cancelled start is never retried elsewhere
 		return nil, nil, ErrShimDied, true
 	}
 	s.mu.Lock()
