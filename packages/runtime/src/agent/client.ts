@@ -104,10 +104,8 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
     this.stderr = new Readable({ read: resume, highWaterMark: 64 * 1024 });
     this.stdin = stdin ? this.#inputStream() : null;
     this.exited = new Promise((resolve, reject) => {
-      let settled = false;
       const finish = (value: AgentExit | undefined, error?: Error) => {
-        if (settled) return;
-        settled = true;
+        if (this.#ended) return;
         this.#ended = true;
         this.stdout.push(null);
         this.stderr.push(null);
@@ -129,7 +127,7 @@ export class AgentProcess extends EventEmitter<{ lost: [LostMessage]; stdinClose
       // The first answer paused the connection; frames after it flow from here.
       conn.resume();
       conn.onClosed((error) => {
-        if (settled) return;
+        if (this.#ended) return;
         if (this.#detached) finish(undefined);
         else
           finish(
@@ -346,8 +344,7 @@ export class AgentClient {
     try {
       const [conn, answer] = await this.#send(request, wait);
       // The one answer is complete: the connection can carry the next request.
-      if (answer.type !== 'error') conn.recycle();
-      else conn.destroy();
+      conn.recycle();
       return answer;
     } catch (error) {
       used?.destroy();

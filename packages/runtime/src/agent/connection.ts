@@ -1,6 +1,6 @@
 // One connection to a session's agent: a safe connect into a directory the container
-// controls, the handshake, and a frame pump with flow control. One connection carries one
-// operation (packages/agent/README.md).
+// controls, the handshake, and a frame pump with flow control. A connection carries one
+// operation at a time; idle ones are pooled for the next (packages/agent/README.md).
 import { closeSync, constants, existsSync, fstatSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { AxoError } from '@axo/podman-args/errors';
@@ -144,6 +144,7 @@ export class AgentConnection {
   reused = false;
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
+  readonly #poolKey: string;
   #onFrame: ((frame: Frame) => void) | undefined;
   #onClosed: ((error: Error | undefined) => void) | undefined;
   #closed: Promise<Error | undefined>;
@@ -152,7 +153,6 @@ export class AgentConnection {
   #authed = false;
   #socketClosed = false;
   #abandoned = false;
-  #broken = false;
   #resolveClosed: () => void = () => {};
   #closedDone = false;
 
@@ -160,6 +160,7 @@ export class AgentConnection {
     this.endpoint = endpoint;
     this.#socket = socket;
     this.#decoder = decoder;
+    this.#poolKey = poolKey(endpoint);
     this.hello = hello;
     this.protocol = Math.min(hello.protocol.max, HOST_PROTOCOL.max);
     this.reusable = hello.features.includes('reuse');
@@ -194,7 +195,7 @@ export class AgentConnection {
     const idle = pool.get(key);
     for (let conn = idle?.pop(); conn; conn = idle?.pop()) {
       if (idle?.length === 0) pool.delete(key);
-      if (conn.#socketClosed || conn.#socket.destroyed) continue;
+      if (conn.#socket.destroyed) continue;
       conn.#socket.setTimeout(0);
       conn.#socket.ref();
       conn.#onFrame = undefined;
@@ -211,14 +212,9 @@ export class AgentConnection {
    * (or a full pool) closes it.
    */
   recycle(): void {
-    const idle = pool.get(poolKey(this.endpoint)) ?? [];
-    if (
-      !this.reusable ||
-      this.#socketClosed ||
-      this.#paused ||
-      !this.#decoder.atBoundary ||
-      idle.length >= POOL_SIZE
-    ) {
+    const key = this.#poolKey;
+    const idle = pool.get(key) ?? [];
+    if (!this.reusable || this.#socketClosed || this.#paused || !this.#decoder.atBoundary || idle.length >= POOL_SIZE) {
       this.destroy();
       return;
     }
@@ -229,10 +225,10 @@ export class AgentConnection {
     this.#onClosed = () => {
       const at = idle.indexOf(this);
       if (at >= 0) idle.splice(at, 1);
-      if (idle.length === 0 && pool.get(poolKey(this.endpoint)) === idle) pool.delete(poolKey(this.endpoint));
+      if (idle.length === 0 && pool.get(key) === idle) pool.delete(key);
     };
     idle.push(this);
-    pool.set(poolKey(this.endpoint), idle);
+    pool.set(key, idle);
     this.#socket.setTimeout(POOL_IDLE_MS);
     this.#socket.unref();
   }
@@ -377,13 +373,12 @@ export class AgentConnection {
   #pump(): void {
     try {
       // After a broken frame nothing more is decoded: what follows it means nothing.
-      while (this.#onFrame && !this.#paused && !this.#broken) {
+      while (this.#onFrame && !this.#paused && !this.#abandoned) {
         const frame = this.#decoder.next();
         if (!frame) break;
         this.#onFrame(frame);
       }
     } catch (error) {
-      this.#broken = true;
       const reason =
         error instanceof ProtocolError
           ? agentFailed(this.endpoint, `broke the protocol: ${error.message}`, error)
