@@ -198,7 +198,7 @@ describe.skipIf(!gate.ok)('axo-agent in a real container', () => {
 });
 
 /** A socket in the run-dir layout whose "agent" misbehaves as told. */
-async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-message' | 'hello') {
+async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-message' | 'hello' | 'hello-then-garbage') {
   const dir = tempDir('axo-impostor-');
   mkdirSync(join(dir.path, 's'), { mode: 0o700 });
   writeFileSync(join(dir.path, 'token'), 'a'.repeat(64), { mode: 0o600 });
@@ -210,7 +210,7 @@ async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-mess
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     // A well-formed greeting: the host then authenticates, and an impostor learns what it sends.
-    if (behaviour === 'hello') {
+    if (behaviour === 'hello' || behaviour === 'hello-then-garbage') {
       socket.write(
         encodeMessage({
           type: 'hello',
@@ -220,8 +220,10 @@ async function impostor(behaviour: 'garbage' | 'endless' | 'silent' | 'huge-mess
           features: [],
         }),
       );
-      // Whatever the host says next is recorded; then the impostor hangs up.
-      socket.once('data', () => setTimeout(() => socket.destroy(), 100));
+      // Whatever the host says next is recorded; then the impostor hangs up, or answers
+      // with a frame of no known kind and keeps the connection open.
+      if (behaviour === 'hello') socket.once('data', () => setTimeout(() => socket.destroy(), 100));
+      else socket.once('data', () => socket.write(Buffer.from([9, 0, 0, 0, 0])));
     }
     if (behaviour === 'garbage') socket.write(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'));
     if (behaviour === 'endless') {
@@ -268,6 +270,19 @@ describe('the host facing an impostor agent', () => {
       }
     },
   );
+
+  it('fails a command at once when the agent greets well, then answers with garbage', async () => {
+    const fake = await impostor('hello-then-garbage');
+    try {
+      const started = performance.now();
+      const error = await new AgentClient(fake.endpoint).start({ argv: ['true'] }).catch((e: unknown) => e);
+      expect(AxoError.isInstance(error) && error.code).toBe('AGENT_FAILED');
+      expect(String(error)).toMatch(/broke the protocol/);
+      expect(performance.now() - started).toBeLessThan(2000);
+    } finally {
+      fake.close();
+    }
+  });
 
   it('never hands the token to whoever answers on the socket', async () => {
     const fake = await impostor('hello');
